@@ -1,0 +1,132 @@
+# airmix - one non-recursive Makefile for the daemon, the CLI, the tests and
+# the benchmarks. Quiet unless V=1; honours DESTDIR, PREFIX, CFLAGS, LDFLAGS.
+#
+#   make            build airmixd and airmixctl into $(BUILD)/
+#   make run        install missing packages, build, start airmixd on conf/airmix.conf
+#   make test       install test packages, build, run every suite (normal, ASan+UBSan, TSan)
+#   make test-asan  the suites under ASan+UBSan only
+#   make test-tsan  the threaded suites under TSan only
+#   make bench      graph benchmark on the offline clock
+#   make install    install binaries, config and web files under $(DESTDIR)$(PREFIX)
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+BUILD ?= build
+SANITIZE ?=
+CC ?= cc
+CFLAGS ?= -O2 -g
+LDFLAGS ?=
+V ?= 0
+Q := $(if $(filter 1,$(V)),,@)
+say = $(if $(filter 1,$(V)),,@printf '  %-6s %s\n' $(1) $(2);)
+
+VERSION := 0.1.0
+PKGS := libwebsockets jansson inih jack alsa sqlite3 libsystemd libcurl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+ifeq ($(SANITIZE),asan)
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+endif
+ifeq ($(SANITIZE),tsan)
+SAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
+endif
+
+AIRMIX_CFLAGS := -std=c11 -Wall -Wextra -Wshadow -Wno-unused-parameter -D_GNU_SOURCE \
+	-DAIRMIX_VERSION='"$(VERSION)"' -DAIRMIX_PREFIX='"$(PREFIX)"' -pthread -I. \
+	$(PKG_CFLAGS) $(SAN_FLAGS)
+AIRMIX_LIBS := $(PKG_LIBS) -lm -ldl -pthread
+
+MAINS := engine/main.c web-admin/airmixctl.c
+LIB_SRCS := $(filter-out $(MAINS),$(sort $(wildcard engine/*.c engine/*/*.c dsp/*.c \
+	recorder/*.c web-admin/*.c)))
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+BENCH_SRCS := $(sort $(wildcard tests/bench/bench_*.c))
+BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%)
+INTEGRATION := $(sort $(wildcard tests/integration/test_*.sh tests/integration/test_*.py))
+RTCHECK := $(BUILD)/librtcheck.so
+
+all: $(BUILD)/airmixd $(BUILD)/airmixctl
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) $(AIRMIX_CFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# DSP kernels: -O3 so that the loops vectorise (never -ffast-math: results stay bit-exact)
+$(BUILD)/obj/dsp/%.o: dsp/%.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) $(AIRMIX_CFLAGS) $(CFLAGS) -O3 -MMD -MP -c $< -o $@
+
+$(BUILD)/libairmix.a: $(LIB_OBJS)
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/airmixd: $(BUILD)/obj/engine/main.o $(BUILD)/libairmix.a
+	$(call say,LINK,$@)$(CC) $(AIRMIX_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(AIRMIX_LIBS)
+
+$(BUILD)/airmixctl: $(BUILD)/obj/web-admin/airmixctl.o $(BUILD)/libairmix.a
+	$(call say,LINK,$@)$(CC) $(AIRMIX_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(AIRMIX_LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libairmix.a tests/lib/check.h
+	@mkdir -p $(dir $@)
+	$(call say,TEST,$@)$(CC) $(AIRMIX_CFLAGS) $(CFLAGS) $(LDFLAGS) -Itests/lib -o $@ $< \
+		$(BUILD)/libairmix.a $(AIRMIX_LIBS)
+
+$(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libairmix.a
+	@mkdir -p $(dir $@)
+	$(call say,BENCH,$@)$(CC) $(AIRMIX_CFLAGS) $(CFLAGS) $(LDFLAGS) -Itests/lib -o $@ $< \
+		$(BUILD)/libairmix.a $(AIRMIX_LIBS)
+
+# The RT-safety shim is never sanitized: it interposes the allocator itself.
+$(RTCHECK): tests/rtcheck/rtcheck.c
+	@mkdir -p $(dir $@)
+	$(call say,SHLIB,$@)$(CC) -std=c11 -Wall -Wextra -D_GNU_SOURCE -O2 -g -fPIC -shared \
+		-pthread -o $@ $< -ldl
+
+tests-build: all $(UNIT_BINS) $(BENCH_BINS) $(RTCHECK)
+
+-include $(LIB_OBJS:.o=.d) $(BUILD)/obj/engine/main.d $(BUILD)/obj/web-admin/airmixctl.d
+
+# ---- entry points that install packages first (then build in a sub-make so
+# that pkg-config sees the freshly installed libraries)
+deps-run:
+	$(Q)sh debian/deps.sh run
+
+deps-test:
+	$(Q)sh debian/deps.sh test
+
+run: deps-run
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)mkdir -p var
+	./$(BUILD)/airmixd --config conf/airmix.conf --data-dir var
+
+test: deps-test
+	$(Q)$(MAKE) --no-print-directory tests-build
+	$(Q)$(MAKE) --no-print-directory BUILD=build-asan SANITIZE=asan tests-build
+	$(Q)$(MAKE) --no-print-directory BUILD=build-tsan SANITIZE=tsan tests-build
+	$(Q)sh tests/suites.sh all
+
+test-asan: deps-test
+	$(Q)$(MAKE) --no-print-directory BUILD=build-asan SANITIZE=asan tests-build
+	$(Q)sh tests/suites.sh asan
+
+test-tsan: deps-test
+	$(Q)$(MAKE) --no-print-directory BUILD=build-tsan SANITIZE=tsan tests-build
+	$(Q)sh tests/suites.sh tsan
+
+bench: deps-test
+	$(Q)$(MAKE) --no-print-directory tests-build
+	$(Q)for b in $(BENCH_BINS); do $$b || exit 1; done
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/airmix/web \
+		$(DESTDIR)/etc/airmix
+	install -m 0755 $(BUILD)/airmixd $(BUILD)/airmixctl $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 conf/airmix.conf $(DESTDIR)/etc/airmix/airmix.conf
+	if [ -d web-admin/www ]; then cp -R web-admin/www/. $(DESTDIR)$(PREFIX)/share/airmix/web/; fi
+
+clean:
+	rm -rf build build-asan build-tsan
+
+.PHONY: all run test test-asan test-tsan bench install clean deps-run deps-test tests-build

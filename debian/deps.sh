@@ -1,0 +1,40 @@
+#!/bin/sh
+# deps.sh - installs the Debian packages airmix needs, only those missing.
+#
+# Usage: debian/deps.sh build|run|test
+#   build  compilers' libraries (-dev packages) and pkg-config
+#   run    build + what `make run` starts (nothing more on the internal clock)
+#   test   run + what the test suites start and use (jackd2, sqlite3, python)
+# Runs apt-get update once when something has to be installed. Needs root
+# (or sudo) only then.
+set -eu
+
+build_pkgs="build-essential pkg-config libjack-jackd2-dev libasound2-dev libsqlite3-dev
+	libwebsockets-dev libjansson-dev libinih-dev libsystemd-dev libssl-dev
+	libcurl4-openssl-dev"
+run_pkgs="$build_pkgs"
+test_pkgs="$run_pkgs jackd2 alsa-utils libasound2-plugins sqlite3 python3 python3-websockets
+	python3-numpy curl libclang-rt-14-dev clang procps iproute2"
+
+case "${1:-}" in
+build) want=$build_pkgs ;;
+run) want=$run_pkgs ;;
+test) want=$test_pkgs ;;
+*) echo "usage: $0 build|run|test" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $want; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "deps: installing$missing"
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo=sudo
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q
+# shellcheck disable=SC2086
+$sudo apt-get install -y -q --no-install-recommends $missing
