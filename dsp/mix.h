@@ -1,0 +1,29 @@
+/* mix.h - mixing kernels: gain with a linear ramp, accumulate into a bus.
+ *
+ * The ops family of DESIGN §6: plain C reference versions written so that
+ * the compiler vectorises them (dsp/ is built with -O3, never -ffast-math,
+ * so results are bit-identical to the scalar definition). A gain of exactly
+ * 1.0 with no ramp copies the input unchanged, which keeps the offline
+ * backend's sums bit-exact.
+ *
+ * Threads: none of their own; callers' threads (the RT thread). No
+ * allocation, no I/O.
+ */
+#ifndef AIRMIX_DSP_MIX_H
+#define AIRMIX_DSP_MIX_H
+
+#include <stdint.h>
+
+/* dst[i] = src[i] * g, g ramping linearly from g0 towards g1 so that the last
+ * sample is scaled by exactly g1. */
+void dsp_gain_ramp(float *restrict dst, const float *restrict src, uint32_t n, float g0, float g1);
+/* dst[i] = src[i] * g */
+void dsp_gain(float *restrict dst, const float *restrict src, uint32_t n, float g);
+/* dst[i] += src[i] */
+void dsp_mix_add(float *restrict dst, const float *restrict src, uint32_t n);
+/* dst[2i] = l[i], dst[2i+1] = r[i] */
+void dsp_interleave2(float *restrict dst, const float *restrict l, const float *restrict r,
+		     uint32_t n);
+void dsp_clear(float *dst, uint32_t n);
+
+#endif
