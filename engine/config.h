@@ -1,0 +1,141 @@
+/* config.h - airmix.conf: the INI file, its key table, parsing and validation.
+ *
+ * Every key lives in one static table (config.c) with its type, range, default,
+ * unit, whether it can change without a restart, and a one-line description;
+ * conf/airmix.conf documents the same keys (tests/unit/test_config.c checks
+ * that the two agree). Parsing uses inih; every error is reported as
+ * `file:line: key: what is wrong` and a file with any error is refused whole.
+ *
+ * Threads: the control thread loads and owns a config; readers get a copy.
+ */
+#ifndef AIRMIX_CONFIG_H
+#define AIRMIX_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_STR_MAX 512
+
+enum config_backend {
+	BACKEND_AUTO,
+	BACKEND_JACK,
+	BACKEND_ALSA,
+	BACKEND_INTERNAL,
+	BACKEND_OFFLINE,
+};
+
+struct airmix_config {
+	/* [engine] */
+	int backend;			/* enum config_backend */
+	int sample_rate;		/* Hz */
+	int period_frames;		/* frames per cycle */
+	int max_period_frames;		/* buffers are sized for this */
+	int max_nodes;
+	int command_ring;		/* records */
+	int event_ring;			/* records */
+	double limiter_ceiling_db;	/* dBFS */
+	double limiter_lookahead_ms;
+	double limiter_release_ms;
+	double meter_window_ms;
+	int rt_priority;		/* SCHED_FIFO priority for our own clock threads */
+	bool lock_memory;
+
+	/* [jack] */
+	char jack_client_name[CONFIG_STR_MAX];
+	char jack_server_name[CONFIG_STR_MAX];
+	int jack_inputs;		/* input ports in_1..in_N */
+	char jack_connect_outputs[CONFIG_STR_MAX];	/* port regex, "" = none */
+	char jack_connect_inputs[CONFIG_STR_MAX];
+	int jack_reconnect_ms;
+
+	/* [alsa] */
+	char alsa_device[CONFIG_STR_MAX];
+	char alsa_capture_device[CONFIG_STR_MAX];	/* "" = no capture */
+	int alsa_periods;
+	char alsa_format[16];		/* S16_LE, S32_LE, FLOAT_LE */
+	int alsa_inputs;		/* capture channels, each an input node */
+
+	/* [tone] line-up tone node created at start-up */
+	bool tone_enabled;
+	double tone_frequency_hz;
+	double tone_level_dbfs;
+	char tone_buses[32];		/* publish, playout or both */
+
+	/* [http] */
+	char http_listen[CONFIG_STR_MAX];
+	int http_port;
+	char http_token[CONFIG_STR_MAX];	/* bearer token, "" = none */
+	int http_max_body;		/* bytes */
+	int http_max_ws_clients;
+	int http_meter_fps;
+
+	/* [paths] */
+	char data_dir[CONFIG_STR_MAX];
+	char media_dir[CONFIG_STR_MAX];		/* "" = data_dir/media */
+	char recordings_dir[CONFIG_STR_MAX];	/* "" = data_dir/recordings */
+	char history_db[CONFIG_STR_MAX];	/* "" = data_dir/history.db */
+
+	/* [history] */
+	int history_max_rows;
+	int history_max_age_days;
+	int history_queue_rows;
+	int history_flush_ms;
+
+	/* [log] */
+	char log_level[16];		/* error, warning, info, debug */
+
+	/* Where this config came from ("" for built-in defaults). */
+	char source_path[CONFIG_STR_MAX];
+};
+
+/* One problem found while loading: file:line: key: message. */
+struct config_error {
+	char text[CONFIG_STR_MAX + 128];
+};
+
+struct config_errors {
+	struct config_error items[32];
+	int count;		/* may exceed 32: only the first 32 are kept */
+};
+
+/* Defaults for every key. */
+void config_defaults(struct airmix_config *cfg);
+
+/* Load and validate path over the defaults. 0 on success; -EINVAL with errs
+ * filled when anything is wrong (cfg is then untouched); -errno when the file
+ * cannot be read (errs says so). */
+int config_load(const char *path, struct airmix_config *cfg, struct config_errors *errs);
+
+/* Set one key from text (command line or API), validated as in a file.
+ * where is used as the location prefix in the error ("--backend", "api"). */
+int config_set(struct airmix_config *cfg, const char *section, const char *key,
+	       const char *value, const char *where, struct config_errors *errs);
+
+/* Fill in derived paths (media, recordings, history db under data_dir). */
+void config_resolve_paths(struct airmix_config *cfg);
+
+/* Names of keys that differ between a and b and need a restart to take effect,
+ * comma-separated into buf. Returns how many. */
+int config_restart_needed(const struct airmix_config *a, const struct airmix_config *b,
+			  char *buf, size_t len);
+
+const char *config_backend_name(int backend);
+
+/* Key table, for documentation checks and the settings API. */
+struct config_key_info {
+	const char *section;
+	const char *key;
+	const char *type;	/* int, double, bool, string, enum */
+	const char *def;	/* default, as text */
+	const char *unit;	/* "" when none */
+	bool live;		/* can change on SIGHUP / API without restart */
+	const char *doc;
+};
+size_t config_key_count(void);
+const struct config_key_info *config_key_at(size_t index);
+/* Current value of a key as text. */
+int config_get_text(const struct airmix_config *cfg, const char *section, const char *key,
+		    char *buf, size_t len);
+
+#endif
