@@ -1,0 +1,51 @@
+/* tap.h - a copy of a bus or a node's output for a reader thread.
+ *
+ * DESIGN
+ * The RT thread pushes each cycle's stereo frames, interleaved, into an SPSC
+ * ring. It never waits: when the ring lacks room for the whole cycle it drops
+ * the cycle and adds its length to a pending gap. The next cycle that fits
+ * first records the gap (at which stream position, how long) on a small gap
+ * ring, then pushes its frames. The reader asks tap_next_gap() before each
+ * read and reads no further than the next recorded gap, so it can write
+ * silence of exactly the dropped length at exactly the right place: a
+ * recording's timeline never shifts.
+ *
+ * Threads: tap_rt_write on the RT thread; tap_read, tap_next_gap,
+ * tap_readable and tap_dropped_frames on the one reader thread (counters on
+ * any thread); create/destroy on the control thread.
+ */
+#ifndef AIRMIX_TAP_H
+#define AIRMIX_TAP_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "ring.h"
+
+struct tap_gap {
+	uint64_t at;		/* frames pushed before the gap */
+	uint64_t frames;	/* frames dropped */
+};
+
+struct tap {
+	uint32_t source_id;
+	struct spsc_ring frames;	/* elements: one stereo frame (2 floats) */
+	struct spsc_ring gaps;		/* elements: struct tap_gap */
+	/* RT-owned */
+	uint64_t pushed;	/* frames pushed */
+	uint64_t pending_gap;	/* frames dropped since the last push */
+	/* reader-owned */
+	uint64_t popped;
+	/* shared counters */
+	_Atomic uint64_t dropped;
+	_Atomic uint32_t overrun_reported;	/* set by RT, cleared by the event thread */
+};
+
+/* Control thread. */
+struct tap *tap_create(uint32_t source_id, uint32_t frames);
+void tap_destroy(struct tap *tap);
+
+/* RT: returns 0, or 1 when this cycle was dropped (an overrun). */
+int tap_rt_write(struct tap *tap, const float *interleaved, uint32_t n);
+
+#endif
