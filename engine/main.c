@@ -1,0 +1,307 @@
+/* main.c - airmixd, the daemon: command line, configuration, start-up order,
+ * signals, and a clean stop.
+ *
+ * DESIGN
+ * Signals are blocked in every thread (the mask is set before any thread is
+ * created) and taken synchronously by the main thread with sigwait():
+ * SIGTERM and SIGINT stop, SIGHUP reloads the configuration file and applies
+ * what can change live. Start-up order: configuration, data folders, history,
+ * engine and clock, web admin, then READY=1 to systemd. Stop in reverse.
+ *
+ * Threads: the main thread only; it creates the others through the
+ * subsystems it starts.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+
+#include "config.h"
+#include "engine.h"
+#include "history.h"
+#include "log.h"
+#include "web-admin/server.h"
+
+struct options {
+	const char *config_path;
+	const char *data_dir;
+	const char *backend;
+	const char *check_path;
+	const char *log_level;
+};
+
+static void usage(FILE *to)
+{
+	fprintf(to,
+		"usage: airmixd [options]\n"
+		"\n"
+		"  -c, --config FILE        configuration file (default: built-in defaults)\n"
+		"  -d, --data-dir DIR       history database, media and recordings (overrides [paths] data_dir)\n"
+		"  -b, --backend NAME       auto, jack, alsa, internal or offline (overrides [engine] backend)\n"
+		"  -l, --log-level LEVEL    error, warning, info or debug (overrides [log] level)\n"
+		"      --check-config FILE  validate FILE, print every problem as file:line: key: message, exit\n"
+		"  -V, --version            print the version and exit\n"
+		"  -h, --help               print this help and exit\n"
+		"\n"
+		"Signals: SIGTERM/SIGINT stop cleanly, SIGHUP reloads the configuration file.\n");
+}
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+	static const struct option longs[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "data-dir", required_argument, NULL, 'd' },
+		{ "backend", required_argument, NULL, 'b' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "check-config", required_argument, NULL, 'C' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "c:d:b:l:Vh", longs, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			o->config_path = optarg;
+			break;
+		case 'd':
+			o->data_dir = optarg;
+			break;
+		case 'b':
+			o->backend = optarg;
+			break;
+		case 'l':
+			o->log_level = optarg;
+			break;
+		case 'C':
+			o->check_path = optarg;
+			break;
+		case 'V':
+			printf("airmixd %s\n", AIRMIX_VERSION);
+			exit(0);
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "airmixd: unexpected argument \"%s\"\n", argv[optind]);
+		usage(stderr);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void print_errors(const struct config_errors *errs)
+{
+	int shown = errs->count < 32 ? errs->count : 32;
+
+	for (int i = 0; i < shown; i++)
+		fprintf(stderr, "%s\n", errs->items[i].text);
+	if (errs->count > shown)
+		fprintf(stderr, "... and %d more\n", errs->count - shown);
+}
+
+static int load_config(const struct options *o, struct airmix_config *cfg)
+{
+	struct config_errors errs = { .count = 0 };
+	int ret = 0;
+
+	config_defaults(cfg);
+	if (o->config_path)
+		ret = config_load(o->config_path, cfg, &errs);
+	if (ret == 0 && o->backend)
+		ret = config_set(cfg, "engine", "backend", o->backend, "--backend", &errs);
+	if (ret == 0 && o->data_dir)
+		ret = config_set(cfg, "paths", "data_dir", o->data_dir, "--data-dir", &errs);
+	if (ret == 0 && o->log_level)
+		ret = config_set(cfg, "log", "level", o->log_level, "--log-level", &errs);
+	if (ret < 0) {
+		print_errors(&errs);
+		return ret;
+	}
+	config_resolve_paths(cfg);
+	return 0;
+}
+
+static int make_dir(const char *path)
+{
+	char buf[CONFIG_STR_MAX];
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0750) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0750) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int make_dirs(const struct airmix_config *cfg)
+{
+	const char *dirs[] = { cfg->data_dir, cfg->media_dir, cfg->recordings_dir };
+
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		int ret = make_dir(dirs[i]);
+
+		if (ret < 0) {
+			log_msg(LOG_ERROR, "cannot create %s: %s", dirs[i], strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static int check_config(const char *path)
+{
+	struct airmix_config cfg;
+	struct config_errors errs = { .count = 0 };
+
+	config_defaults(&cfg);
+	if (config_load(path, &cfg, &errs) < 0) {
+		print_errors(&errs);
+		return 1;
+	}
+	printf("%s: ok\n", path);
+	return 0;
+}
+
+static void reload(struct engine *e, const struct options *o)
+{
+	struct airmix_config cfg;
+	struct config_errors errs = { .count = 0 };
+	char restart[512];
+	int n;
+
+	if (!o->config_path) {
+		log_msg(LOG_INFO, "SIGHUP: no configuration file to reload");
+		return;
+	}
+	config_defaults(&cfg);
+	if (config_load(o->config_path, &cfg, &errs) < 0) {
+		engine_report(e, AIRMIX_DOMAIN_CONFIG, CONFIG_RELOAD_REJECTED, o->config_path, NULL,
+			      "reload of %s refused, keeping the running configuration: %s",
+			      o->config_path, errs.count ? errs.items[0].text : "unreadable");
+		return;
+	}
+	config_resolve_paths(&cfg);
+	n = config_restart_needed(engine_config(e), &cfg, restart, sizeof(restart));
+	engine_apply_config(e, &cfg);
+	if (n > 0)
+		engine_report(e, AIRMIX_DOMAIN_CONFIG, CONFIG_NEEDS_RESTART, o->config_path, NULL,
+			      "changed keys need a restart to take effect: %s", restart);
+}
+
+static void wait_for_signals(struct engine *e, const struct options *o, const sigset_t *set)
+{
+	for (;;) {
+		int sig = 0;
+
+		if (sigwait(set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			sd_notify(0, "RELOADING=1");
+			reload(e, o);
+			sd_notify(0, "READY=1");
+			continue;
+		}
+		log_msg(LOG_INFO, "%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+		sd_notify(0, "STOPPING=1");
+		return;
+	}
+}
+
+static struct history *open_history(const struct airmix_config *cfg)
+{
+	struct history_config hc = {
+		.path = cfg->history_db,
+		.max_rows = cfg->history_max_rows,
+		.max_age_s = (int64_t)cfg->history_max_age_days * 86400,
+		.queue_rows = (uint32_t)cfg->history_queue_rows,
+		.flush_ms = (uint32_t)cfg->history_flush_ms,
+	};
+	struct history *h = NULL;
+	struct history_status st;
+
+	if (history_open(&hc, &h) < 0)
+		return NULL;
+	history_get_status(h, &st);
+	if (st.last_error[0])
+		log_msg(LOG_ERROR, "%s", st.last_error);
+	return h;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = { 0 };
+	struct airmix_config cfg;
+	struct history *hist;
+	struct engine *e = NULL;
+	struct web_admin *web = NULL;
+	struct engine_status st;
+	char err[512] = "";
+	sigset_t set;
+	int status = 1;
+
+	if (parse_args(argc, argv, &o) < 0)
+		return 64;
+	if (o.check_path)
+		return check_config(o.check_path);
+	if (load_config(&o, &cfg) < 0)
+		return 1;
+	log_set_level_name(cfg.log_level);
+	if (make_dirs(&cfg) < 0)
+		return 1;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	hist = open_history(&cfg);
+	if (!hist) {
+		log_msg(LOG_ERROR, "cannot start the history: out of memory");
+		return 1;
+	}
+	if (engine_create(&cfg, NULL, hist, &e, err, sizeof(err)) < 0) {
+		log_msg(LOG_ERROR, "cannot create the engine: %s", err);
+		goto out_history;
+	}
+	if (engine_start(e, err, sizeof(err)) < 0) {
+		log_msg(LOG_ERROR, "cannot start the engine: %s", err);
+		goto out_engine;
+	}
+	if (web_admin_start(e, &web, err, sizeof(err)) < 0) {
+		log_msg(LOG_ERROR, "cannot start the web admin: %s", err);
+		goto out_engine;
+	}
+	engine_get_status(e, &st);
+	log_msg(LOG_INFO, "airmixd %s running on the %s clock at %u Hz, %u frames; http://%s:%d/",
+		AIRMIX_VERSION, st.clock, st.rate, st.period, cfg.http_listen, cfg.http_port);
+	sd_notifyf(0, "READY=1\nSTATUS=%s clock, %u Hz, %u frames", st.clock, st.rate, st.period);
+	wait_for_signals(e, &o, &set);
+	status = 0;
+
+	web_admin_stop(web);
+out_engine:
+	engine_destroy(e);
+out_history:
+	history_close(hist);
+	return status;
+}
