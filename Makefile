@@ -21,6 +21,7 @@ Q := $(if $(filter 1,$(V)),,@)
 say = $(if $(filter 1,$(V)),,@printf '  %-6s %s\n' $(1) $(2);)
 
 VERSION := 0.1.0
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PKGS := libwebsockets jansson inih jack alsa sqlite3 libsystemd libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -97,26 +98,26 @@ deps-test:
 	$(Q)sh debian/deps.sh test
 
 run: deps-run
-	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) -j$(JOBS) --no-print-directory all
 	$(Q)mkdir -p var
 	./$(BUILD)/airmixd --config conf/airmix.conf --data-dir var
 
 test: deps-test
-	$(Q)$(MAKE) --no-print-directory tests-build
-	$(Q)$(MAKE) --no-print-directory BUILD=build-asan SANITIZE=asan tests-build
-	$(Q)$(MAKE) --no-print-directory BUILD=build-tsan SANITIZE=tsan tests-build
+	$(Q)$(MAKE) -j$(JOBS) --no-print-directory tests-build
+	$(Q)$(MAKE) -j$(JOBS) --no-print-directory BUILD=build-asan SANITIZE=asan tests-build
+	$(Q)$(MAKE) -j$(JOBS) --no-print-directory BUILD=build-tsan SANITIZE=tsan tests-build
 	$(Q)sh tests/suites.sh all
 
 test-asan: deps-test
-	$(Q)$(MAKE) --no-print-directory BUILD=build-asan SANITIZE=asan tests-build
+	$(Q)$(MAKE) -j$(JOBS) --no-print-directory BUILD=build-asan SANITIZE=asan tests-build
 	$(Q)sh tests/suites.sh asan
 
 test-tsan: deps-test
-	$(Q)$(MAKE) --no-print-directory BUILD=build-tsan SANITIZE=tsan tests-build
+	$(Q)$(MAKE) -j$(JOBS) --no-print-directory BUILD=build-tsan SANITIZE=tsan tests-build
 	$(Q)sh tests/suites.sh tsan
 
 bench: deps-test
-	$(Q)$(MAKE) --no-print-directory tests-build
+	$(Q)$(MAKE) -j$(JOBS) --no-print-directory tests-build
 	$(Q)for b in $(BENCH_BINS); do $$b || exit 1; done
 
 install: all

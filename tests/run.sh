@@ -1,32 +1,29 @@
 #!/usr/bin/env bash
 # run.sh - runs test suites and sums them into one line: "N passed, N failed".
 #
-# Usage: tests/run.sh [-t SECONDS] [-l LOGDIR] [-p PREFIX] SUITE...
-# A suite is an executable (a C test binary or a script) that prints
-# "# passed N failed M" at the end. A suite that exits non-zero without
-# reporting a failure, or times out, counts as one failure. Each suite's
-# output goes to LOGDIR/<name>.log and is shown when it fails.
+# Usage: tests/suites.sh MODE | tests/run.sh [-t SECONDS] [-l LOGDIR]
+# Reads one suite per line on standard input: "NAME<TAB>COMMAND". A suite
+# prints "# passed N failed M" at the end. A suite that exits non-zero without
+# reporting a failure, times out, or reports no checks counts as one failure.
+# Each suite's output goes to LOGDIR/NAME.log and is shown when it fails.
 set -u
 timeout_s=900
 logdir=build/test-logs
-prefix=""
-while getopts "t:l:p:" opt; do
+while getopts "t:l:" opt; do
 	case $opt in
 	t) timeout_s=$OPTARG ;;
 	l) logdir=$OPTARG ;;
-	p) prefix=$OPTARG ;;
 	*) exit 2 ;;
 	esac
 done
-shift $((OPTIND - 1))
 mkdir -p "$logdir"
 total_pass=0
 total_fail=0
-for suite in "$@"; do
-	name="${prefix}$(basename "$suite")"
+while IFS=$'\t' read -r name cmd; do
+	[ -z "$name" ] && continue
 	log="$logdir/$name.log"
 	start=$(date +%s)
-	timeout -k 10 "$timeout_s" "$suite" >"$log" 2>&1
+	timeout -k 10 "$timeout_s" bash -c "$cmd" >"$log" 2>&1 </dev/null
 	rc=$?
 	secs=$(($(date +%s) - start))
 	line=$(grep -E '^# passed [0-9]+ failed [0-9]+$' "$log" | tail -n 1)
@@ -36,16 +33,17 @@ for suite in "$@"; do
 		p=$(echo "$line" | awk '{print $3}')
 		f=$(echo "$line" | awk '{print $5}')
 	fi
+	note=""
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 		f=1
-		[ "$rc" -eq 124 ] && echo "  $name: timed out after ${timeout_s}s"
-		echo "  $name: exited with status $rc"
+		note="exited with status $rc"
+		[ "$rc" -eq 124 ] && note="timed out after ${timeout_s}s"
 	fi
 	if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
 		f=1
-		echo "  $name: ran no checks"
+		note="ran no checks"
 	fi
-	printf '%-40s %4d passed %4d failed %5ds\n' "$name" "$p" "$f" "$secs"
+	printf '%-44s %4d passed %4d failed %5ds %s\n' "$name" "$p" "$f" "$secs" "$note"
 	if [ "$f" -ne 0 ]; then
 		grep -E '^not ok' "$log" | head -n 20 | sed 's/^/    /'
 		echo "    --- last lines of $log"

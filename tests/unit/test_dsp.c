@@ -1,0 +1,112 @@
+/* test_dsp.c - the DSP kernels against their definitions: gain ramps,
+ * mixing, interleaving, meters, and the limiter's ceiling and transparency.
+ *
+ * Threads: main thread only.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "dsp/limiter.h"
+#include "dsp/meter.h"
+#include "dsp/mix.h"
+
+#define N 1000
+
+static float frand(void)
+{
+	return 2.0f * (float)rand() / (float)RAND_MAX - 1.0f;
+}
+
+static void test_mix(void)
+{
+	static float a[N], b[N], d[N], il[2 * N];
+	int ramp_ok = 1, gain_ok = 1, add_ok = 1, il_ok = 1;
+
+	for (int i = 0; i < N; i++) {
+		a[i] = frand();
+		b[i] = frand();
+	}
+	dsp_gain_ramp(d, a, N, 0.2f, 0.8f);
+	for (int i = 0; i < N - 1; i++)
+		ramp_ok &= d[i] == a[i] * (0.2f + (0.8f - 0.2f) / N * (float)(i + 1));
+	CHECK(ramp_ok && d[N - 1] == a[N - 1] * 0.8f, "ramp follows its definition, ends on the target");
+	dsp_gain(d, a, N, 1.0f);
+	CHECK(memcmp(d, a, sizeof(a)) == 0, "unity gain copies bit for bit");
+	dsp_gain(d, a, N, 0.5f);
+	for (int i = 0; i < N; i++)
+		gain_ok &= d[i] == a[i] * 0.5f;
+	CHECK(gain_ok, "constant gain");
+	memcpy(d, a, sizeof(a));
+	dsp_mix_add(d, b, N);
+	for (int i = 0; i < N; i++)
+		add_ok &= d[i] == a[i] + b[i];
+	CHECK(add_ok, "mix adds exactly");
+	dsp_interleave2(il, a, b, N);
+	for (int i = 0; i < N; i++)
+		il_ok &= il[2 * i] == a[i] && il[2 * i + 1] == b[i];
+	CHECK(il_ok, "interleave");
+}
+
+static void test_meter(void)
+{
+	static float x[4800];
+	struct meter m;
+	float peak[2], rms[2];
+
+	for (int i = 0; i < 4800; i++)
+		x[i] = 0.5f * sinf(2.0f * (float)M_PI * 100.0f * (float)i / 48000.0f);
+	meter_reset(&m);
+	meter_accumulate(&m, 0, x, 2400);
+	meter_accumulate(&m, 1, x, 2400);
+	meter_advance(&m, 2400, 4800);
+	meter_read(&m, peak, rms);
+	CHECK(peak[0] == 0.0f, "nothing published before the window is full");
+	meter_accumulate(&m, 0, x + 2400, 2400);
+	meter_accumulate(&m, 1, x + 2400, 2400);
+	meter_advance(&m, 2400, 4800);
+	meter_read(&m, peak, rms);
+	CHECK(fabsf(peak[0] - 0.5f) < 1e-4f, "peak %.5f", peak[0]);
+	CHECK(fabsf(rms[0] - 0.5f / sqrtf(2.0f)) < 1e-4f, "rms %.5f", rms[0]);
+	CHECK(isinf(meter_dbfs(0.0)) && fabs(meter_dbfs(1.0)) < 1e-12, "dBFS conversion");
+}
+
+static void test_limiter(uint32_t lookahead)
+{
+	static float l[48000], r[48000], l0[48000], r0[48000];
+	struct limiter *lim = malloc(sizeof(*lim));
+	const float ceiling = 0.5f;
+	float peak = 0.0f;
+	int exact = 1;
+
+	/* bursts up to +12 dB over the ceiling between quiet passages */
+	for (int i = 0; i < 48000; i++) {
+		float env = (i / 4000) % 2 ? 2.0f : 0.1f;
+
+		l[i] = l0[i] = env * frand();
+		r[i] = r0[i] = env * frand();
+	}
+	limiter_init(lim, ceiling, lookahead, limiter_release_coef(50.0, 48000));
+	for (int off = 0; off < 48000; off += 128)
+		limiter_process(lim, l + off, r + off, 128);
+	for (int i = 0; i < 48000; i++) {
+		peak = fmaxf(peak, fmaxf(fabsf(l[i]), fabsf(r[i])));
+	}
+	CHECK(peak <= ceiling, "look-ahead %u: no sample above the ceiling (peak %.6f)", lookahead, peak);
+	/* the quiet first passage is untouched (delayed by the look-ahead) */
+	for (uint32_t i = lookahead; i < 3000; i++)
+		exact &= l[i] == l0[i - lookahead] && r[i] == r0[i - lookahead];
+	CHECK(exact, "look-ahead %u: below the ceiling the output is the input, delayed", lookahead);
+	free(lim);
+}
+
+int main(void)
+{
+	test_mix();
+	test_meter();
+	test_limiter(0);
+	test_limiter(48);
+	test_limiter(240);
+	return CHECK_DONE();
+}
