@@ -32,6 +32,28 @@ void dsp_mix_add(float *restrict dst, const float *restrict src, uint32_t n)
 		dst[i] += src[i];
 }
 
+void dsp_mix_add_gain(float *restrict dst, const float *restrict src, uint32_t n, float g0,
+		      float g1)
+{
+	float step;
+
+	if (g0 == g1) {
+		if (g1 == 1.0f) {
+			dsp_mix_add(dst, src, n);
+		} else if (g1 != 0.0f) {
+			for (uint32_t i = 0; i < n; i++)
+				dst[i] += src[i] * g1;
+		}
+		return;
+	}
+	if (n == 0)
+		return;
+	step = (g1 - g0) / (float)n;
+	for (uint32_t i = 0; i + 1 < n; i++)
+		dst[i] += src[i] * (g0 + step * (float)(i + 1));
+	dst[n - 1] += src[n - 1] * g1;
+}
+
 void dsp_interleave2(float *restrict dst, const float *restrict l, const float *restrict r,
 		     uint32_t n)
 {

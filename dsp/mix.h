@@ -21,6 +21,9 @@ void dsp_gain_ramp(float *restrict dst, const float *restrict src, uint32_t n, f
 void dsp_gain(float *restrict dst, const float *restrict src, uint32_t n, float g);
 /* dst[i] += src[i] */
 void dsp_mix_add(float *restrict dst, const float *restrict src, uint32_t n);
+/* dst[i] += src[i] * g, g ramping from g0 to g1 as in dsp_gain_ramp (plain add at 1) */
+void dsp_mix_add_gain(float *restrict dst, const float *restrict src, uint32_t n, float g0,
+		      float g1);
 /* dst[2i] = l[i], dst[2i+1] = r[i] */
 void dsp_interleave2(float *restrict dst, const float *restrict l, const float *restrict r,
 		     uint32_t n);

@@ -57,6 +57,7 @@ struct node_model {
 	uint32_t channels;
 	uint32_t buses;
 	float gain, pan;
+	float bus_gain[2];	/* per-bus send gains */
 	bool mute, running;
 	double tone_freq, tone_level_dbfs;
 	uint32_t input_port;
@@ -154,6 +155,8 @@ static void init_slot(struct engine *e, uint32_t slot, const struct node_model *
 	s->cur_l = m->running && !m->mute ? m->gain * (m->pan > 0.0f ? 1.0f - m->pan : 1.0f) : 0.0f;
 	s->cur_r = m->running && !m->mute ? m->gain * (m->pan < 0.0f ? 1.0f + m->pan : 1.0f) : 0.0f;
 	s->phase = 0.0;
+	for (int b = 0; b < 2; b++)
+		s->bus_gain[b] = s->cur_bus[b] = m->bus_gain[b];
 	meter_reset(&s->meter);
 }
 
@@ -613,6 +616,7 @@ static int add_bus(struct engine *e, uint32_t id, const char *name)
 		.is_bus = true,
 		.channels = 2,
 		.gain = 1.0f,
+		.bus_gain = { 1.0f, 1.0f },
 		.running = true,
 	};
 
@@ -708,6 +712,7 @@ static int add_startup_nodes(struct engine *e)
 			.channels = 1,
 			.buses = ENGINE_TO_PUBLISH | ENGINE_TO_PLAYOUT,
 			.gain = 1.0f,
+			.bus_gain = { 1.0f, 1.0f },
 			.running = true,
 			.input_port = i,
 		};
@@ -935,6 +940,7 @@ int engine_add_tone(struct engine *e, const char *name, double freq_hz, double l
 		.channels = 1,
 		.buses = buses,
 		.gain = 1.0f,
+		.bus_gain = { 1.0f, 1.0f },
 		.running = true,
 		.tone_freq = freq_hz,
 		.tone_level_dbfs = level_dbfs,
@@ -957,6 +963,7 @@ int engine_add_custom(struct engine *e, const char *name, const char *kind, uint
 		.channels = channels,
 		.buses = buses,
 		.gain = 1.0f,
+		.bus_gain = { 1.0f, 1.0f },
 		.running = true,
 		.render = render,
 		.release = release,
@@ -1020,10 +1027,11 @@ int engine_set_buses(struct engine *e, uint32_t id, uint32_t buses)
 	return ret;
 }
 
-static int send_command(struct engine *e, uint32_t id, enum rt_cmd_type type, float value)
+static int send_command(struct engine *e, uint32_t id, enum rt_cmd_type type, uint16_t flags,
+			float value)
 {
 	struct node_model *m;
-	struct rt_cmd cmd = { .type = type, .node_id = id, .value = value };
+	struct rt_cmd cmd = { .type = type, .flags = flags, .node_id = id, .value = value };
 	int ret = 0;
 
 	pthread_mutex_lock(&e->lock);
@@ -1051,6 +1059,11 @@ static int send_command(struct engine *e, uint32_t id, enum rt_cmd_type type, fl
 	case RT_CMD_RUNNING:
 		m->running = value != 0.0f;
 		break;
+	case RT_CMD_BUS_GAIN:
+		for (int b = 0; b < 2; b++)
+			if (flags & (1u << b))
+				m->bus_gain[b] = value;
+		break;
 	}
 out_unlock:
 	pthread_mutex_unlock(&e->lock);
@@ -1061,24 +1074,33 @@ int engine_set_gain(struct engine *e, uint32_t id, float gain)
 {
 	if (!(gain >= 0.0f && gain <= ENGINE_GAIN_MAX))
 		return -ERANGE;
-	return send_command(e, id, RT_CMD_GAIN, gain);
+	return send_command(e, id, RT_CMD_GAIN, 0, gain);
 }
 
 int engine_set_mute(struct engine *e, uint32_t id, bool mute)
 {
-	return send_command(e, id, RT_CMD_MUTE, mute ? 1.0f : 0.0f);
+	return send_command(e, id, RT_CMD_MUTE, 0, mute ? 1.0f : 0.0f);
 }
 
 int engine_set_pan(struct engine *e, uint32_t id, float pan)
 {
 	if (!(pan >= -1.0f && pan <= 1.0f))
 		return -ERANGE;
-	return send_command(e, id, RT_CMD_PAN, pan);
+	return send_command(e, id, RT_CMD_PAN, 0, pan);
 }
 
 int engine_set_running(struct engine *e, uint32_t id, bool running)
 {
-	return send_command(e, id, RT_CMD_RUNNING, running ? 1.0f : 0.0f);
+	return send_command(e, id, RT_CMD_RUNNING, 0, running ? 1.0f : 0.0f);
+}
+
+int engine_set_bus_gain(struct engine *e, uint32_t id, uint32_t buses, float gain)
+{
+	if (!(gain >= 0.0f && gain <= ENGINE_GAIN_MAX))
+		return -ERANGE;
+	if (!buses || (buses & ~(ENGINE_TO_PUBLISH | ENGINE_TO_PLAYOUT)))
+		return -EINVAL;
+	return send_command(e, id, RT_CMD_BUS_GAIN, (uint16_t)buses, gain);
 }
 
 static void fill_info(struct engine *e, const struct node_model *m, struct engine_node_info *out)
@@ -1092,6 +1114,8 @@ static void fill_info(struct engine *e, const struct node_model *m, struct engin
 	out->buses = m->buses;
 	out->channels = m->channels;
 	out->gain = m->gain;
+	out->bus_gain[0] = m->bus_gain[0];
+	out->bus_gain[1] = m->bus_gain[1];
 	out->pan = m->pan;
 	out->mute = m->mute;
 	out->running = m->running;

@@ -71,6 +71,7 @@ struct engine_node_info {
 	uint32_t buses;		/* ENGINE_TO_* for sources; 0 for buses */
 	uint32_t channels;	/* 1 or 2 before pan; meters are always 2 */
 	float gain;		/* linear, 0..4 */
+	float bus_gain[2];	/* sends to publish, playout: linear, 0..4 */
 	float pan;		/* -1 left .. +1 right */
 	bool mute;
 	bool running;
@@ -132,6 +133,9 @@ int engine_set_gain(struct engine *e, uint32_t id, float gain);
 int engine_set_mute(struct engine *e, uint32_t id, bool mute);
 int engine_set_pan(struct engine *e, uint32_t id, float pan);
 int engine_set_running(struct engine *e, uint32_t id, bool running);
+/* Per-bus send gain of a source (0..4), after its own gain and meter: the
+ * Volcengine per-type volume. buses: ENGINE_TO_* mask. */
+int engine_set_bus_gain(struct engine *e, uint32_t id, uint32_t buses, float gain);
 
 /* Snapshot of nodes (buses first). Returns the number of nodes, which may
  * exceed max (only max are written). */

@@ -44,6 +44,8 @@ struct node_slot {
 	bool mute;
 	bool running;
 	float cur_l, cur_r;	/* effective channel gains reached at the last cycle end */
+	float bus_gain[2];	/* per-bus send gains (publish, playout), set by commands */
+	float cur_bus[2];	/* send gains reached at the last cycle end */
 	double phase;		/* oscillator phase, radians */
 	struct meter meter;	/* post-fader (sources) or post-limiter (buses) */
 };

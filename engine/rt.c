@@ -135,6 +135,11 @@ static void apply_command(struct rt *rt, const struct rt_cmd *cmd)
 	case RT_CMD_RUNNING:
 		slot->running = cmd->value != 0.0f;
 		break;
+	case RT_CMD_BUS_GAIN:
+		for (int b = 0; b < 2; b++)
+			if (cmd->flags & (1u << b))
+				slot->bus_gain[b] = cmd->value;
+		break;
 	}
 }
 
@@ -261,8 +266,9 @@ static void process_node(struct rt *rt, const struct graph_node *node, const str
 		for (int b = 0; b < 2; b++) {
 			if (!(node->buses & (1u << b)))
 				continue;
-			dsp_mix_add(rt->bus[b][0], rt->post[0], n);
-			dsp_mix_add(rt->bus[b][1], rt->post[1], n);
+			dsp_mix_add_gain(rt->bus[b][0], rt->post[0], n, slot->cur_bus[b], slot->bus_gain[b]);
+			dsp_mix_add_gain(rt->bus[b][1], rt->post[1], n, slot->cur_bus[b], slot->bus_gain[b]);
+			slot->cur_bus[b] = slot->bus_gain[b];
 		}
 	}
 	meter_accumulate(&slot->meter, 0, rt->post[0], n);

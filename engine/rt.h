@@ -33,6 +33,7 @@ enum rt_cmd_type {
 	RT_CMD_MUTE,
 	RT_CMD_PAN,
 	RT_CMD_RUNNING,
+	RT_CMD_BUS_GAIN,	/* flags = bus mask */
 };
 
 /* A command: plain old data, copied through the command ring. */

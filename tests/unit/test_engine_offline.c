@@ -334,6 +334,33 @@ static void test_publish_retire_and_ordering(void)
 	engine_destroy(e);
 }
 
+static void test_bus_sends(void)
+{
+	const uint32_t n = PERIOD * 4;
+	struct engine *e = make_engine(0.0, 0.0);
+	float *dc = malloc(n * 2 * sizeof(float));
+	struct signal s = { { dc, dc }, n * 2, 0, 1, 0 };
+	struct outs o;
+	uint32_t id;
+	int ok = 1;
+
+	for (uint32_t i = 0; i < n * 2; i++)
+		dc[i] = 0.25f;
+	outs_alloc(&o, n);
+	engine_add_custom(e, "dc", "test", 1, ENGINE_TO_PUBLISH | ENGINE_TO_PLAYOUT, signal_render,
+			  NULL, &s, &id);
+	CHECK(engine_set_bus_gain(e, id, ENGINE_TO_PUBLISH, 2.0f) == 0, "publish send gain set");
+	CHECK(engine_set_bus_gain(e, id, ENGINE_TO_PUBLISH, 4.5f) == -ERANGE, "send gain above 4 refused");
+	engine_offline_run(e, n, NULL, o.ch);
+	for (uint32_t i = PERIOD; i < n; i++)
+		ok &= o.ch[0][i] == 0.5f && o.ch[2][i] == 0.25f;
+	CHECK(ok, "a send gain changes one bus only, after a one-period ramp");
+	CHECK(o.ch[0][0] > 0.25f && o.ch[0][0] < 0.5f, "send gain ramps in");
+	engine_destroy(e);
+	free(dc);
+	outs_free(&o);
+}
+
 static void collect(const struct engine_notice *n, void *user)
 {
 	int *started = user;
@@ -365,6 +392,7 @@ int main(void)
 	test_meters();
 	test_taps_and_gaps();
 	test_publish_retire_and_ordering();
+	test_bus_sends();
 	test_notices();
 	return CHECK_DONE();
 }
