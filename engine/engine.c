@@ -104,6 +104,7 @@ struct engine {
 	const struct clock_ops *clock;
 	struct clock_backend *backend;
 	uint32_t n_inputs;
+	uint32_t tone_id;	/* the [tone] line-up tone node, 0 when off */
 	bool running;
 	_Atomic uint32_t period;
 	_Atomic bool clock_lost;
@@ -701,9 +702,34 @@ static const struct clock_ops *choose_clock(const struct airmix_config *cfg)
 	}
 }
 
+static uint32_t tone_buses(const struct airmix_config *cfg)
+{
+	if (!strcmp(cfg->tone_buses, "both"))
+		return ENGINE_TO_PUBLISH | ENGINE_TO_PLAYOUT;
+	return !strcmp(cfg->tone_buses, "playout") ? ENGINE_TO_PLAYOUT : ENGINE_TO_PUBLISH;
+}
+
+/* The [tone] node follows the configuration: added, replaced or removed. */
+static int apply_tone(struct engine *e, const struct airmix_config *old, const struct airmix_config *cfg)
+{
+	bool same = old && old->tone_enabled == cfg->tone_enabled &&
+		    old->tone_frequency_hz == cfg->tone_frequency_hz &&
+		    old->tone_level_dbfs == cfg->tone_level_dbfs && !strcmp(old->tone_buses, cfg->tone_buses);
+
+	if (same && (e->tone_id != 0) == cfg->tone_enabled)
+		return 0;
+	if (e->tone_id) {
+		engine_remove_node(e, e->tone_id);
+		e->tone_id = 0;
+	}
+	if (!cfg->tone_enabled)
+		return 0;
+	return engine_add_tone(e, "line-up tone", cfg->tone_frequency_hz, cfg->tone_level_dbfs,
+			       tone_buses(cfg), &e->tone_id);
+}
+
 static int add_startup_nodes(struct engine *e)
 {
-	uint32_t id;
 	int ret;
 
 	for (uint32_t i = 0; i < e->n_inputs; i++) {
@@ -726,13 +752,7 @@ static int add_startup_nodes(struct engine *e)
 		if (ret < 0)
 			return ret;
 	}
-	if (!e->cfg.tone_enabled)
-		return 0;
-	return engine_add_tone(e, "line-up tone", e->cfg.tone_frequency_hz, e->cfg.tone_level_dbfs,
-			       !strcmp(e->cfg.tone_buses, "both")      ? ENGINE_TO_PUBLISH | ENGINE_TO_PLAYOUT
-			       : !strcmp(e->cfg.tone_buses, "playout") ? ENGINE_TO_PLAYOUT
-								       : ENGINE_TO_PUBLISH,
-			       &id);
+	return apply_tone(e, NULL, &e->cfg);
 }
 
 int engine_start(struct engine *e, char *err, size_t errlen)
@@ -891,6 +911,7 @@ void engine_get_status(struct engine *e, struct engine_status *st)
 
 int engine_apply_config(struct engine *e, const struct airmix_config *cfg)
 {
+	struct airmix_config old = e->cfg;
 	int ret;
 
 	pthread_mutex_lock(&e->lock);
@@ -901,8 +922,13 @@ int engine_apply_config(struct engine *e, const struct airmix_config *cfg)
 	e->cfg.history_max_age_days = cfg->history_max_age_days;
 	snprintf(e->cfg.http_token, sizeof(e->cfg.http_token), "%s", cfg->http_token);
 	snprintf(e->cfg.log_level, sizeof(e->cfg.log_level), "%s", cfg->log_level);
+	e->cfg.tone_enabled = cfg->tone_enabled;
+	e->cfg.tone_frequency_hz = cfg->tone_frequency_hz;
+	e->cfg.tone_level_dbfs = cfg->tone_level_dbfs;
 	ret = publish(e);
 	pthread_mutex_unlock(&e->lock);
+	if (ret == 0 && e->running)
+		ret = apply_tone(e, &old, &e->cfg);
 	log_set_level_name(cfg->log_level);
 	report_event(e, "engine.state", ENGINE_CONFIG_RELOADED, cfg->source_path,
 		     "configuration reloaded from %s", cfg->source_path);
@@ -954,28 +980,52 @@ int engine_add_tone(struct engine *e, const char *name, double freq_hz, double l
 	return add_source(e, &m, id);
 }
 
+static bool gain_ok(float g)
+{
+	return g >= 0.0f && g <= ENGINE_GAIN_MAX;
+}
+
+int engine_add_source(struct engine *e, const struct engine_source *src, uint32_t *id)
+{
+	struct node_model m = {
+		.kind = NODE_CUSTOM,
+		.channels = src->channels,
+		.buses = src->buses,
+		.gain = src->gain,
+		.bus_gain = { src->bus_gain[0], src->bus_gain[1] },
+		.running = true,
+		.render = src->render,
+		.release = src->release,
+		.state = src->state,
+	};
+
+	if (!src->render || (src->channels != 1 && src->channels != 2) ||
+	    (src->buses & ~(ENGINE_TO_PUBLISH | ENGINE_TO_PLAYOUT)))
+		return -EINVAL;
+	if (!gain_ok(src->gain) || !gain_ok(src->bus_gain[0]) || !gain_ok(src->bus_gain[1]))
+		return -ERANGE;
+	snprintf(m.name, sizeof(m.name), "%s", src->name ? src->name : "source");
+	snprintf(m.kind_name, sizeof(m.kind_name), "%s", src->kind ? src->kind : "custom");
+	return add_source(e, &m, id);
+}
+
 int engine_add_custom(struct engine *e, const char *name, const char *kind, uint32_t channels,
 		      uint32_t buses, engine_render_fn render, engine_release_fn release,
 		      void *state, uint32_t *id)
 {
-	struct node_model m = {
-		.kind = NODE_CUSTOM,
+	struct engine_source src = {
+		.name = name,
+		.kind = kind,
 		.channels = channels,
 		.buses = buses,
 		.gain = 1.0f,
 		.bus_gain = { 1.0f, 1.0f },
-		.running = true,
 		.render = render,
 		.release = release,
 		.state = state,
 	};
 
-	if (!render || (channels != 1 && channels != 2) ||
-	    (buses & ~(ENGINE_TO_PUBLISH | ENGINE_TO_PLAYOUT)))
-		return -EINVAL;
-	snprintf(m.name, sizeof(m.name), "%s", name ? name : "source");
-	snprintf(m.kind_name, sizeof(m.kind_name), "%s", kind ? kind : "custom");
-	return add_source(e, &m, id);
+	return engine_add_source(e, &src, id);
 }
 
 int engine_remove_node(struct engine *e, uint32_t id)

@@ -111,27 +111,36 @@ static void print_errors(const struct config_errors *errs)
 		fprintf(stderr, "... and %d more\n", errs->count - shown);
 }
 
-static int load_config(const struct options *o, struct airmix_config *cfg)
+static int apply_overrides(const struct options *o, struct airmix_config *cfg,
+			   struct config_errors *errs)
 {
-	struct config_errors errs = { .count = 0 };
+	int ret = 0;
+
+	if (o->backend)
+		ret = config_set(cfg, "engine", "backend", o->backend, "--backend", errs);
+	if (ret == 0 && o->data_dir)
+		ret = config_set(cfg, "paths", "data_dir", o->data_dir, "--data-dir", errs);
+	if (ret == 0 && o->log_level)
+		ret = config_set(cfg, "log", "level", o->log_level, "--log-level", errs);
+	return ret;
+}
+
+/* Load the file (if any) over the defaults, then the command-line overrides. */
+static int load_config(const struct options *o, struct airmix_config *cfg,
+		       struct config_errors *errs)
+{
 	int ret = 0;
 
 	config_defaults(cfg);
 	if (o->config_path)
-		ret = config_load(o->config_path, cfg, &errs);
-	if (ret == 0 && o->backend)
-		ret = config_set(cfg, "engine", "backend", o->backend, "--backend", &errs);
-	if (ret == 0 && o->data_dir)
-		ret = config_set(cfg, "paths", "data_dir", o->data_dir, "--data-dir", &errs);
-	if (ret == 0 && o->log_level)
-		ret = config_set(cfg, "log", "level", o->log_level, "--log-level", &errs);
-	if (ret < 0) {
-		print_errors(&errs);
-		return ret;
-	}
-	config_resolve_paths(cfg);
-	return 0;
+		ret = config_load(o->config_path, cfg, errs);
+	if (ret == 0)
+		ret = apply_overrides(o, cfg, errs);
+	if (ret == 0)
+		config_resolve_paths(cfg);
+	return ret;
 }
+
 
 static int make_dir(const char *path)
 {
@@ -191,14 +200,12 @@ static void reload(struct engine *e, const struct options *o)
 		log_msg(LOG_INFO, "SIGHUP: no configuration file to reload");
 		return;
 	}
-	config_defaults(&cfg);
-	if (config_load(o->config_path, &cfg, &errs) < 0) {
+	if (load_config(o, &cfg, &errs) < 0) {
 		engine_report(e, AIRMIX_DOMAIN_CONFIG, CONFIG_RELOAD_REJECTED, o->config_path, NULL,
 			      "reload of %s refused, keeping the running configuration: %s",
 			      o->config_path, errs.count ? errs.items[0].text : "unreadable");
 		return;
 	}
-	config_resolve_paths(&cfg);
 	n = config_restart_needed(engine_config(e), &cfg, restart, sizeof(restart));
 	engine_apply_config(e, &cfg);
 	if (n > 0)
@@ -248,6 +255,7 @@ static struct history *open_history(const struct airmix_config *cfg)
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
+	struct config_errors errs = { .count = 0 };
 	struct airmix_config cfg;
 	struct history *hist;
 	struct engine *e = NULL;
@@ -261,8 +269,10 @@ int main(int argc, char **argv)
 		return 64;
 	if (o.check_path)
 		return check_config(o.check_path);
-	if (load_config(&o, &cfg) < 0)
+	if (load_config(&o, &cfg, &errs) < 0) {
+		print_errors(&errs);
 		return 1;
+	}
 	log_set_level_name(cfg.log_level);
 	if (make_dirs(&cfg) < 0)
 		return 1;

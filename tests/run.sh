@@ -22,6 +22,7 @@ total_fail=0
 while IFS=$'\t' read -r name cmd; do
 	[ -z "$name" ] && continue
 	log="$logdir/$name.log"
+	mkdir -p "$(dirname "$log")"
 	start=$(date +%s)
 	timeout -k 10 "$timeout_s" bash -c "$cmd" >"$log" 2>&1 </dev/null
 	rc=$?

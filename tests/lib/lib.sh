@@ -14,7 +14,8 @@ PY=/usr/bin/python3
 _passed=0
 _failed=0
 _pids=()
-_tmpdirs=()
+# tmpdir runs in $(...) subshells, so the folders to remove are listed in a file
+_tmplist=$(mktemp /tmp/airmix-test-dirs.XXXXXX)
 
 check() {	# check "description" command...
 	local what=$1
@@ -43,7 +44,7 @@ track_pid() { _pids+=("$1"); }
 tmpdir() {	# prints a fresh directory removed at exit
 	local d
 	d=$(mktemp -d /tmp/airmix-test.XXXXXX)
-	_tmpdirs+=("$d")
+	echo "$d" >>"$_tmplist"
 	echo "$d"
 }
 
@@ -83,7 +84,8 @@ stop_pid() {	# stop_pid PID: TERM, then KILL after 5 s
 _cleanup() {
 	local p d
 	for p in "${_pids[@]}"; do stop_pid "$p"; done
-	for d in "${_tmpdirs[@]}"; do rm -rf "$d"; done
+	while read -r d; do rm -rf "$d"; done <"$_tmplist"
+	rm -f "$_tmplist"
 }
 trap _cleanup EXIT
 
