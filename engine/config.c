@@ -186,10 +186,15 @@ static const struct key_def keys[] = {
 	    "rows kept in the history, 0 for no limit"),
 	INT("history", "max_age_days", history_max_age_days, 90, "days", RESTART, 0, 36500,
 	    "age of the oldest row kept, 0 for no limit"),
-	INT("history", "queue_rows", history_queue_rows, 4096, "rows", RESTART, 16, 1048576,
+	INT("history", "queue_rows", history_queue_rows, 4096, "rows", RESTART, 16, 65536,
 	    "rows queued for the history writer before new ones are dropped"),
 	INT("history", "flush_ms", history_flush_ms, 200, "ms", RESTART, 10, 10000,
 	    "longest time a row waits before it is written"),
+
+	INT("mixing", "max_ids", mixing_max_ids, 64, "ids", RESTART, 1, 1024,
+	    "mixing ids loaded or playing at once"),
+	INT("mixing", "stream_ahead_ms", mixing_stream_ahead_ms, 2000, "ms", RESTART, 200, 10000,
+	    "how far the reader decodes music files ahead of playback"),
 
 	ENUM_STR("log", "level", log_level, "info", log_level_choices, LIVE,
 		 "log level: error, warning, info or debug"),

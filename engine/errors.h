@@ -62,6 +62,7 @@ enum airmix_engine_code {
 	ENGINE_RT_PRIORITY_DENIED = 1016,
 	ENGINE_INVALID_NODE = 1017,
 	ENGINE_PERIOD_TOO_LARGE = 1018,
+	ENGINE_SOURCE_UNDERRUN = 1019,
 };
 
 enum airmix_config_code {

@@ -76,9 +76,8 @@ struct history_filter {
 	uint32_t offset;	/* paging alternative to before_id */
 };
 
-/* Control thread. Never fails for database trouble (falls back to memory, see
- * status); returns -ENOMEM or -EINVAL only. err gets a message when the
- * database could not be used. */
+/* Control thread. Never fails for database trouble (falls back to memory;
+ * history_get_status() says why); returns -ENOMEM or -EINVAL only. */
 int history_open(const struct history_config *cfg, struct history **out);
 /* Control thread: flushes what is queued, stops the writer, closes. */
 void history_close(struct history *h);

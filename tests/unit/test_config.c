@@ -71,8 +71,10 @@ static const struct spec spec[] = {
 	{ "paths", "history_db", "string", "", false, 0, 0, NULL, false },
 	{ "history", "max_rows", "int", "rows", false, 0, 100000000, NULL, 0 },
 	{ "history", "max_age_days", "int", "days", false, 0, 36500, NULL, 0 },
-	{ "history", "queue_rows", "int", "rows", false, 16, 1048576, NULL, 0 },
+	{ "history", "queue_rows", "int", "rows", false, 16, 65536, NULL, 0 },
 	{ "history", "flush_ms", "int", "ms", false, 10, 10000, NULL, 0 },
+	{ "mixing", "max_ids", "int", "ids", false, 1, 1024, NULL, 0 },
+	{ "mixing", "stream_ahead_ms", "int", "ms", false, 200, 10000, NULL, 0 },
 	{ "log", "level", "enum", "", true, 0, 0, "error,warning,info,debug", 0 },
 };
 #define SPEC_COUNT (sizeof(spec) / sizeof(spec[0]))
