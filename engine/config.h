@@ -82,6 +82,10 @@ struct airmix_config {
 	int history_queue_rows;
 	int history_flush_ms;
 
+	/* [mixing] */
+	int mixing_max_ids;
+	int mixing_stream_ahead_ms;
+
 	/* [log] */
 	char log_level[16];		/* error, warning, info, debug */
 

@@ -88,6 +88,7 @@ struct engine {
 	struct airmix_config cfg;
 	struct engine_options opts;
 	struct history *hist;
+	struct mixing *mixing;
 	struct rt rt;
 
 	pthread_mutex_t lock;	/* control side: model, command producer, reaping */
@@ -879,6 +880,16 @@ const struct airmix_config *engine_config(struct engine *e)
 struct history *engine_history(struct engine *e)
 {
 	return e->hist;
+}
+
+void engine_set_mixing(struct engine *e, struct mixing *m)
+{
+	e->mixing = m;
+}
+
+struct mixing *engine_mixing(struct engine *e)
+{
+	return e->mixing;
 }
 
 void engine_get_status(struct engine *e, struct engine_status *st)

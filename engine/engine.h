@@ -107,6 +107,11 @@ void engine_destroy(struct engine *e);
 
 const struct airmix_config *engine_config(struct engine *e);
 struct history *engine_history(struct engine *e);
+/* The audio mixing manager the daemon runs on this engine (NULL when none);
+ * set once at start-up, before the web admin starts. */
+struct mixing;
+void engine_set_mixing(struct engine *e, struct mixing *m);
+struct mixing *engine_mixing(struct engine *e);
 void engine_get_status(struct engine *e, struct engine_status *st);
 
 /* Apply the live-changeable keys of a new config (SIGHUP, settings API). */
@@ -123,6 +128,20 @@ typedef void (*engine_release_fn)(void *state);
 int engine_add_custom(struct engine *e, const char *name, const char *kind, uint32_t channels,
 		      uint32_t buses, engine_render_fn render, engine_release_fn release,
 		      void *state, uint32_t *id);
+/* The same with the initial gains, so that a source starts exactly at them
+ * (no ramp on its first cycle). */
+struct engine_source {
+	const char *name;
+	const char *kind;
+	uint32_t channels;
+	uint32_t buses;
+	float gain;		/* 0..4 */
+	float bus_gain[2];	/* publish, playout: 0..4 */
+	engine_render_fn render;
+	engine_release_fn release;
+	void *state;
+};
+int engine_add_source(struct engine *e, const struct engine_source *src, uint32_t *id);
 int engine_remove_node(struct engine *e, uint32_t id);
 /* Changes which buses a source feeds (a graph change). */
 int engine_set_buses(struct engine *e, uint32_t id, uint32_t buses);
