@@ -25,6 +25,7 @@
 #include "engine.h"
 #include "history.h"
 #include "log.h"
+#include "mixing.h"
 #include "web-admin/server.h"
 
 struct options {
@@ -232,6 +233,22 @@ static void wait_for_signals(struct engine *e, const struct options *o, const si
 	}
 }
 
+static struct mixing *start_mixing(struct engine *e, const struct airmix_config *cfg)
+{
+	struct mixing_config mc = {
+		.max_ids = (uint32_t)cfg->mixing_max_ids,
+		.stream_ahead_ms = (uint32_t)cfg->mixing_stream_ahead_ms,
+		.preload_max_s = 20.0,
+		.media_dirs = { cfg->media_dir, NULL },
+	};
+	struct mixing *m = NULL;
+
+	if (mixing_create(e, &mc, &m) < 0)
+		return NULL;
+	engine_set_mixing(e, m);
+	return m;
+}
+
 static struct history *open_history(const struct airmix_config *cfg)
 {
 	struct history_config hc = {
@@ -259,6 +276,7 @@ int main(int argc, char **argv)
 	struct airmix_config cfg;
 	struct history *hist;
 	struct engine *e = NULL;
+	struct mixing *mixing = NULL;
 	struct web_admin *web = NULL;
 	struct engine_status st;
 	char err[512] = "";
@@ -297,9 +315,14 @@ int main(int argc, char **argv)
 		log_msg(LOG_ERROR, "cannot start the engine: %s", err);
 		goto out_engine;
 	}
+	mixing = start_mixing(e, &cfg);
+	if (!mixing) {
+		log_msg(LOG_ERROR, "cannot start the mixing manager: out of memory");
+		goto out_engine;
+	}
 	if (web_admin_start(e, &web, err, sizeof(err)) < 0) {
 		log_msg(LOG_ERROR, "cannot start the web admin: %s", err);
-		goto out_engine;
+		goto out_mixing;
 	}
 	engine_get_status(e, &st);
 	log_msg(LOG_INFO, "airmixd %s running on the %s clock at %u Hz, %u frames; http://%s:%d/",
@@ -309,6 +332,9 @@ int main(int argc, char **argv)
 	status = 0;
 
 	web_admin_stop(web);
+out_mixing:
+	engine_set_mixing(e, NULL);
+	mixing_destroy(mixing);
 out_engine:
 	engine_destroy(e);
 out_history:
