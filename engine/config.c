@@ -138,7 +138,7 @@ static const struct key_def keys[] = {
 	       "empty for none"),
 	STRING("jack", "connect_inputs", jack_connect_inputs, "", RESTART, 0,
 	       "regular expression of ports to connect to the inputs, empty for none"),
-	INT("jack", "reconnect_ms", jack_reconnect_ms, 1000, "ms", LIVE, 100, 60000,
+	INT("jack", "reconnect_ms", jack_reconnect_ms, 1000, "ms", RESTART, 100, 60000,
 	    "retry interval while the JACK server is gone"),
 
 	STRING("alsa", "device", alsa_device, "default", RESTART, KEY_NONEMPTY,

@@ -928,7 +928,6 @@ int engine_apply_config(struct engine *e, const struct airmix_config *cfg)
 	pthread_mutex_lock(&e->lock);
 	e->cfg.limiter_ceiling_db = cfg->limiter_ceiling_db;
 	e->cfg.limiter_release_ms = cfg->limiter_release_ms;
-	e->cfg.jack_reconnect_ms = cfg->jack_reconnect_ms;
 	e->cfg.history_max_rows = cfg->history_max_rows;
 	e->cfg.history_max_age_days = cfg->history_max_age_days;
 	snprintf(e->cfg.http_token, sizeof(e->cfg.http_token), "%s", cfg->http_token);

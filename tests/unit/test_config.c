@@ -49,7 +49,7 @@ static const struct spec spec[] = {
 	{ "jack", "inputs", "int", "ports", false, 0, 64, NULL, 0 },
 	{ "jack", "connect_outputs", "string", "", false, 0, 0, NULL, false },
 	{ "jack", "connect_inputs", "string", "", false, 0, 0, NULL, false },
-	{ "jack", "reconnect_ms", "int", "ms", true, 100, 60000, NULL, 0 },
+	{ "jack", "reconnect_ms", "int", "ms", false, 100, 60000, NULL, 0 },
 	{ "alsa", "device", "string", "", false, 0, 0, NULL, true },
 	{ "alsa", "capture_device", "string", "", false, 0, 0, NULL, false },
 	{ "alsa", "periods", "int", "periods", false, 2, 16, NULL, 0 },
