@@ -282,17 +282,26 @@ static int publish(struct engine *e)
 	return 0;
 }
 
+/* Room for one more element in a growable array (doubling, from 64). */
+static int grow(void **array, uint32_t count, uint32_t *cap, size_t elem_size)
+{
+	uint32_t n = *cap ? 2 * *cap : 64;
+	void *p;
+
+	if (count < *cap)
+		return 0;
+	p = realloc(*array, n * elem_size);
+	if (!p)
+		return -ENOMEM;
+	*array = p;
+	*cap = n;
+	return 0;
+}
+
 static int defer(struct engine *e, struct deferred d)
 {
-	if (e->n_deferred == e->cap_deferred) {
-		uint32_t cap = e->cap_deferred ? 2 * e->cap_deferred : 64;
-		struct deferred *n = realloc(e->deferred, cap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		e->deferred = n;
-		e->cap_deferred = cap;
-	}
+	if (grow((void **)&e->deferred, e->n_deferred, &e->cap_deferred, sizeof(d)) < 0)
+		return -ENOMEM;
 	d.free_at_seq = e->seq + 1;	/* the next graph built is the first without it */
 	e->deferred[e->n_deferred++] = d;
 	return 0;
@@ -594,15 +603,8 @@ static void host_restored(void *user)
 
 static int add_model(struct engine *e, struct node_model *m)
 {
-	if (e->n_models == e->cap_models) {
-		uint32_t cap = e->cap_models ? 2 * e->cap_models : 64;
-		struct node_model *n = realloc(e->models, cap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		e->models = n;
-		e->cap_models = cap;
-	}
+	if (grow((void **)&e->models, e->n_models, &e->cap_models, sizeof(*m)) < 0)
+		return -ENOMEM;
 	if (e->n_free_slots == 0)
 		return -ENOSPC;
 	m->slot = e->free_slots[--e->n_free_slots];
