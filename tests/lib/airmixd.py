@@ -1,0 +1,206 @@
+"""airmixd.py - start and stop an airmixd for a test, plus tiny TAP-style checks.
+
+    from airmixd import Airmixd, check, finish
+    with Airmixd(extra_conf="[http]\\nmeter_fps = 20\\n") as d:
+        status, body = d.get("/api/v1/health")
+        check("health answers", status == 200)
+    finish()
+
+Airmixd writes a temporary config and data dir, picks a free port, runs
+$BUILD/airmixd (BUILD defaults to "build", relative to the repository top)
+with the RT-safety shim $BUILD/librtcheck.so preloaded when it exists (not
+when AIRMIX_NO_RTCHECK=1, which the suite runner sets for sanitizer builds),
+waits for /api/v1/health (bounded), and stops the daemon by its PID (SIGTERM,
+then SIGKILL after 5 s). Every wait here is bounded.
+"""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.environ.get("BUILD", "build")
+BIN = BUILD if os.path.isabs(BUILD) else os.path.join(TOP, BUILD)
+
+_passed = 0
+_failed = 0
+
+
+def check(what, ok, detail=""):
+    """Prints "ok - what" or "not ok - what: detail"; returns ok."""
+    global _passed, _failed
+    if ok:
+        _passed += 1
+        print("ok - %s" % what, flush=True)
+    else:
+        _failed += 1
+        print("not ok - %s%s" % (what, (": " + str(detail)) if detail else ""), flush=True)
+    return bool(ok)
+
+
+def finish():
+    """Prints the summary line and exits non-zero when anything failed."""
+    print("# passed %d failed %d" % (_passed, _failed), flush=True)
+    sys.exit(1 if _failed else 0)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Airmixd:
+    """One daemon on 127.0.0.1:<free port> with a temporary data dir."""
+
+    def __init__(self, backend="internal", extra_conf="", preload_rtcheck=True, token=""):
+        self.backend = backend
+        self.extra_conf = extra_conf
+        self.token = token
+        self.preload_rtcheck = preload_rtcheck and os.environ.get("AIRMIX_NO_RTCHECK") != "1"
+        self.port = free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.ws_url = "ws://127.0.0.1:%d/api/v1/events" % self.port
+        self.tmp = tempfile.mkdtemp(prefix="airmix-test.")
+        self.data_dir = os.path.join(self.tmp, "data")
+        self.conf_path = os.path.join(self.tmp, "airmix.conf")
+        self.log_path = os.path.join(self.tmp, "airmixd.log")
+        self.rtcheck_log = os.path.join(self.tmp, "rtcheck.log")
+        self.proc = None
+
+    # -- config
+
+    def _config(self):
+        """The documented keys this test needs; extra_conf may repeat a
+        section to add keys (sections may appear more than once in INI)."""
+        http = ["listen = 127.0.0.1", "port = %d" % self.port]
+        if self.token:
+            http.append('token = "%s"' % self.token)
+        return "\n".join([
+            "[engine]",
+            "backend = %s" % self.backend,
+            "sample_rate = 48000",
+            "period_frames = 256",
+            "lock_memory = false",
+            "[http]",
+        ] + http + ["[log]", "level = warning", ""]) + self.extra_conf + "\n"
+
+    # -- lifetime
+
+    def start(self, timeout=15.0):
+        os.makedirs(self.data_dir, exist_ok=True)
+        with open(self.conf_path, "w") as f:
+            f.write(self._config())
+        env = dict(os.environ)
+        shim = os.path.join(BIN, "librtcheck.so")
+        if self.preload_rtcheck and os.path.exists(shim):
+            env["LD_PRELOAD"] = shim
+            env["AIRMIX_RTCHECK_LOG"] = self.rtcheck_log
+        self.rtcheck_active = "LD_PRELOAD" in env and env["LD_PRELOAD"] == shim
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [os.path.join(BIN, "airmixd"), "--config", self.conf_path, "--data-dir",
+             self.data_dir, "--backend", self.backend],
+            stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=self.tmp)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("airmixd exited with %s: %s" % (self.proc.returncode,
+                                                                  self.log_text()[-2000:]))
+            try:
+                status, _ = self.get("/api/v1/health", timeout=1.0)
+                if status == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("airmixd did not answer within %.0f s" % timeout)
+
+    def stop(self):
+        """SIGTERM, then SIGKILL after 5 s. Returns the exit status."""
+        if not self.proc:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self.log.close()
+        return self.proc.returncode
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def cleanup(self):
+        self.stop()
+        if os.environ.get("AIRMIX_KEEP_TMP") != "1":
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.cleanup()
+
+    # -- inspection
+
+    def log_text(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def rtcheck_violations(self):
+        """Lines in the RT-safety log (each one a violation report line)."""
+        try:
+            with open(self.rtcheck_log, errors="replace") as f:
+                return [line for line in f.read().splitlines() if line.strip()]
+        except OSError:
+            return []
+
+    # -- HTTP
+
+    def request(self, method, path, body=None, headers=None, timeout=10.0, token=None):
+        """Returns (status, parsed JSON or raw text or None, response headers).
+        body: dict/list (sent as JSON), str/bytes (sent as is) or None."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        hdrs = dict(headers or {})
+        tok = self.token if token is None else token
+        if tok and "Authorization" not in hdrs:
+            hdrs["Authorization"] = "Bearer " + tok
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
+            hdrs.setdefault("Content-Type", "application/json")
+        if isinstance(body, str):
+            body = body.encode()
+        try:
+            conn.request(method, path, body=body, headers=hdrs)
+            resp = conn.getresponse()
+            raw = resp.read()
+            rh = {k.lower(): v for k, v in resp.getheaders()}
+            status = resp.status
+        finally:
+            conn.close()
+        data = None
+        if raw:
+            try:
+                data = json.loads(raw)
+            except ValueError:
+                data = raw.decode(errors="replace")
+        return status, data, rh
+
+    def get(self, path, timeout=10.0, token=None):
+        status, data, _ = self.request("GET", path, timeout=timeout, token=token)
+        return status, data

@@ -1,0 +1,764 @@
+/* airmixctl.c - a small command-line client of the airmixd REST API.
+ *
+ *   airmixctl [--url URL] [--token TOKEN] [--json] COMMAND [ARGS]
+ *
+ * People get aligned tables; --json prints the server's JSON as it came.
+ * Exit status: 0 ok, 1 the server answered with an error, 2 the server could
+ * not be reached, 64 usage error.
+ *
+ * Threads: one (the program's main thread).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#define EXIT_SERVER 1
+#define EXIT_UNREACHABLE 2
+#define EXIT_USAGE 64
+#define DEFAULT_URL "http://127.0.0.1:8080"
+
+static const char usage_text[] =
+	"usage: airmixctl [--url URL] [--token TOKEN] [--json] COMMAND [ARGS]\n"
+	"\n"
+	"commands:\n"
+	"  health                          engine, clock and history status\n"
+	"  graph                           nodes with gains and meters\n"
+	"  gain ID VALUE                   set a node's linear gain (0..4)\n"
+	"  gain ID --db DB                 set a node's gain in dB (<= 12, -inf for silence)\n"
+	"  mute ID on|off                  mute or unmute a node\n"
+	"  pan ID VALUE                    set a node's pan (-1 left .. 1 right)\n"
+	"  tone add [--freq HZ] [--level DBFS] [--bus publish|playout|both] [--name N]\n"
+	"                                  add a test tone source\n"
+	"  tone rm ID                      remove a node\n"
+	"  history [--domain D] [--code C] [--subject S] [--level L] [--since T]\n"
+	"          [--until T] [--limit N] [--offset N]\n"
+	"                                  error and state history, newest first;\n"
+	"                                  T is ISO-8601 UTC or microseconds since the epoch\n"
+	"  errors                          the table of every error code\n"
+	"  help                            this text\n"
+	"\n"
+	"options:\n"
+	"  --url URL      airmixd address (default $AIRMIX_URL or " DEFAULT_URL ")\n"
+	"  --token TOKEN  bearer token (default $AIRMIX_TOKEN)\n"
+	"  --json         print the server's JSON reply as is\n"
+	"  --version      print the version\n";
+
+struct ctl {
+	const char *url;
+	const char *token;
+	bool json;
+};
+
+struct buffer {
+	char *data;
+	size_t len;
+};
+
+/* ---- messages and exits */
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("airmixctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\n(run 'airmixctl help' for usage)\n", stderr);
+	return EXIT_USAGE;
+}
+
+/* ---- HTTP */
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *user)
+{
+	struct buffer *b = user;
+	size_t n = size * nmemb;
+	char *d = realloc(b->data, b->len + n + 1);
+
+	if (!d)
+		return 0;
+	memcpy(d + b->len, ptr, n);
+	b->len += n;
+	d[b->len] = '\0';
+	b->data = d;
+	return n;
+}
+
+/* Prints the server's error reply; returns EXIT_SERVER. */
+static int server_error(const struct ctl *c, long status, const struct buffer *b)
+{
+	json_t *root = b->data ? json_loads(b->data, 0, NULL) : NULL;
+	json_t *err = json_object_get(root, "error");
+
+	if (c->json && b->data)
+		printf("%s\n", b->data);
+	if (json_is_object(err))
+		fprintf(stderr, "airmixctl: %s (%s %lld): %s\n",
+			json_string_value(json_object_get(err, "name")),
+			json_string_value(json_object_get(err, "domain")),
+			(long long)json_integer_value(json_object_get(err, "code")),
+			json_string_value(json_object_get(err, "message")));
+	else
+		fprintf(stderr, "airmixctl: HTTP %ld from airmixd: %.200s\n", status,
+			b->data ? b->data : "");
+	json_decref(root);
+	return EXIT_SERVER;
+}
+
+/* Sends one request; on success *reply is the parsed JSON (or NULL for an
+ * empty body) and the raw text is kept in raw. Returns 0 or an exit status. */
+static int request(const struct ctl *c, const char *method, const char *path, json_t *body,
+		   json_t **reply, struct buffer *raw)
+{
+	char url[2048], auth[1024], errbuf[CURL_ERROR_SIZE] = "";
+	struct curl_slist *hdrs = NULL;
+	char *text = NULL;
+	long status = 0;
+	CURLcode rc;
+	CURL *h;
+	int ret = 0;
+
+	*reply = NULL;
+	h = curl_easy_init();
+	if (!h) {
+		fprintf(stderr, "airmixctl: cannot start libcurl\n");
+		return EXIT_UNREACHABLE;
+	}
+	snprintf(url, sizeof(url), "%s%s", c->url, path);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, raw);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 5L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	hdrs = curl_slist_append(hdrs, "Accept: application/json");
+	if (c->token && c->token[0]) {
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->token);
+		hdrs = curl_slist_append(hdrs, auth);
+	}
+	if (body) {
+		text = json_dumps(body, JSON_COMPACT);
+		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, text ? text : "");
+	}
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	rc = curl_easy_perform(h);
+	if (rc != CURLE_OK) {
+		fprintf(stderr, "airmixctl: cannot reach airmixd at %s: %s\n", c->url,
+			errbuf[0] ? errbuf : curl_easy_strerror(rc));
+		ret = EXIT_UNREACHABLE;
+		goto out;
+	}
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	if (status >= 400) {
+		ret = server_error(c, status, raw);
+		goto out;
+	}
+	if (raw->len) {
+		json_error_t jerr;
+
+		*reply = json_loads(raw->data, 0, &jerr);
+		if (!*reply) {
+			fprintf(stderr, "airmixctl: airmixd sent invalid json: %s\n", jerr.text);
+			ret = EXIT_SERVER;
+		}
+	}
+out:
+	free(text);
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(h);
+	return ret;
+}
+
+/* Runs a request and, with --json, prints the reply as is. 0 or exit status;
+ * *reply is NULL when there is nothing more to print. */
+static int call(const struct ctl *c, const char *method, const char *path, json_t *body,
+		json_t **reply)
+{
+	struct buffer raw = { 0 };
+	int rc = request(c, method, path, body, reply, &raw);
+
+	json_decref(body);
+	if (!rc && c->json) {
+		if (raw.len)
+			printf("%s\n", raw.data);
+		json_decref(*reply);
+		*reply = NULL;
+	}
+	free(raw.data);
+	return rc;
+}
+
+/* ---- tables */
+
+#define TABLE_COLS 12
+#define TABLE_ROWS 1100
+
+struct table {
+	int ncols;
+	int nrows;
+	char *cells[TABLE_ROWS][TABLE_COLS];
+};
+
+static void table_row(struct table *t, ...)
+{
+	va_list ap;
+	int i;
+
+	if (t->nrows == TABLE_ROWS)
+		return;
+	va_start(ap, t);
+	for (i = 0; i < t->ncols; i++) {
+		const char *s = va_arg(ap, const char *);
+
+		t->cells[t->nrows][i] = strdup(s ? s : "");
+	}
+	va_end(ap);
+	t->nrows++;
+}
+
+/* Prints with columns padded to their widest cell; frees the cells. */
+static void table_print(struct table *t)
+{
+	size_t w[TABLE_COLS] = { 0 };
+	int r, i;
+
+	for (r = 0; r < t->nrows; r++)
+		for (i = 0; i < t->ncols; i++)
+			if (t->cells[r][i] && strlen(t->cells[r][i]) > w[i])
+				w[i] = strlen(t->cells[r][i]);
+	for (r = 0; r < t->nrows; r++) {
+		for (i = 0; i < t->ncols; i++) {
+			if (i == t->ncols - 1)
+				printf("%s", t->cells[r][i]);
+			else
+				printf("%-*s  ", (int)w[i], t->cells[r][i]);
+			free(t->cells[r][i]);
+		}
+		putchar('\n');
+	}
+	t->nrows = 0;
+}
+
+/* Frees the table and whatever cells were not printed. */
+static void table_free(struct table *t)
+{
+	int r, i;
+
+	for (r = 0; r < t->nrows; r++)
+		for (i = 0; i < t->ncols; i++)
+			free(t->cells[r][i]);
+	free(t);
+}
+
+static struct table *table_new(int ncols)
+{
+	struct table *t = calloc(1, sizeof(*t));
+
+	if (!t) {
+		fprintf(stderr, "airmixctl: out of memory\n");
+		exit(EXIT_FAILURE);
+	}
+	t->ncols = ncols;
+	return t;
+}
+
+static const char *fmt_db(const json_t *v, char *buf, size_t len)
+{
+	if (json_is_number(v))
+		snprintf(buf, len, "%.1f", json_number_value(v));
+	else
+		snprintf(buf, len, "-inf");
+	return buf;
+}
+
+static const char *fmt_num(const json_t *v, const char *fmt, char *buf, size_t len)
+{
+	snprintf(buf, len, fmt, json_number_value(v));
+	return buf;
+}
+
+static const char *str(const json_t *obj, const char *key)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+
+	return s ? s : "";
+}
+
+/* ---- commands */
+
+static int cmd_health(const struct ctl *c)
+{
+	const char *keys[] = { "version", "clock", "running", "clock_lost", "rate", "period",
+			       "cycles", "xruns", "dsp_load", "dsp_load_avg", "dsp_load_max",
+			       "uptime_s", "nodes", NULL };
+	struct table *t = table_new(2);
+	json_t *r, *v, *sub;
+	const char *k;
+	char buf[64];
+	int rc, i;
+
+	rc = call(c, "GET", "/api/v1/health", NULL, &r);
+	if (rc || !r)
+		goto out;
+	for (i = 0; keys[i]; i++) {
+		v = json_object_get(r, keys[i]);
+		if (json_is_string(v))
+			table_row(t, keys[i], json_string_value(v));
+		else if (json_is_boolean(v))
+			table_row(t, keys[i], json_is_true(v) ? "yes" : "no");
+		else if (json_is_integer(v))
+			table_row(t, keys[i], fmt_num(v, "%.0f", buf, sizeof(buf)));
+		else if (json_is_real(v))
+			table_row(t, keys[i], fmt_num(v, "%.3f", buf, sizeof(buf)));
+	}
+	json_object_foreach(json_object_get(r, "paths"), k, sub) {
+		char key[64];
+
+		snprintf(key, sizeof(key), "path.%s", k);
+		table_row(t, key, json_string_value(sub));
+	}
+	sub = json_object_get(r, "history");
+	table_row(t, "history", json_is_true(json_object_get(sub, "persistent")) ?
+		  "persistent" : "in memory only");
+	if (str(sub, "last_error")[0])
+		table_row(t, "history.error", str(sub, "last_error"));
+	table_row(t, "history.rows_written",
+		  fmt_num(json_object_get(sub, "rows_written"), "%.0f", buf, sizeof(buf)));
+	table_row(t, "history.rows_dropped",
+		  fmt_num(json_object_get(sub, "rows_dropped"), "%.0f", buf, sizeof(buf)));
+	table_print(t);
+out:
+	json_decref(r);
+	table_free(t);
+	return rc;
+}
+
+static void node_row(struct table *t, const json_t *n)
+{
+	const json_t *m = json_object_get(n, "meter"), *buses = json_object_get(n, "buses");
+	char id[16], gain[16], pan[16], pl[16], pr[16], peak[40], rl[16], rr[16], rms[40];
+	char bus[32] = "";
+	size_t i;
+
+	snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(json_object_get(n, "id")));
+	fmt_db(json_object_get(n, "gain_db"), gain, sizeof(gain));
+	fmt_num(json_object_get(n, "pan"), "%+.2f", pan, sizeof(pan));
+	for (i = 0; i < json_array_size(buses); i++)
+		snprintf(bus + strlen(bus), sizeof(bus) - strlen(bus), "%s%s", i ? "," : "",
+			 json_string_value(json_array_get(buses, i)));
+	if (!json_is_array(buses))
+		snprintf(bus, sizeof(bus), "-");
+	snprintf(peak, sizeof(peak), "%s/%s",
+		 fmt_db(json_array_get(json_object_get(m, "peak_dbfs"), 0), pl, sizeof(pl)),
+		 fmt_db(json_array_get(json_object_get(m, "peak_dbfs"), 1), pr, sizeof(pr)));
+	snprintf(rms, sizeof(rms), "%s/%s",
+		 fmt_db(json_array_get(json_object_get(m, "rms_dbfs"), 0), rl, sizeof(rl)),
+		 fmt_db(json_array_get(json_object_get(m, "rms_dbfs"), 1), rr, sizeof(rr)));
+	table_row(t, id, str(n, "name"), str(n, "kind"), bus, gain, pan,
+		  json_is_true(json_object_get(n, "mute")) ? "yes" : "no",
+		  json_is_true(json_object_get(n, "running")) ? "yes" : "no", peak, rms);
+}
+
+static struct table *node_table(void)
+{
+	struct table *t = table_new(10);
+
+	table_row(t, "ID", "NAME", "KIND", "BUSES", "GAIN_DB", "PAN", "MUTE", "RUN",
+		  "PEAK_DBFS", "RMS_DBFS");
+	return t;
+}
+
+static int cmd_graph(const struct ctl *c)
+{
+	struct table *t = node_table();
+	json_t *r, *nodes;
+	size_t i;
+	int rc;
+
+	rc = call(c, "GET", "/api/v1/graph", NULL, &r);
+	if (!rc && r) {
+		nodes = json_object_get(r, "nodes");
+		printf("rate %lld Hz, period %lld frames, %zu nodes\n",
+		       (long long)json_integer_value(json_object_get(r, "rate")),
+		       (long long)json_integer_value(json_object_get(r, "period")),
+		       json_array_size(nodes));
+		for (i = 0; i < json_array_size(nodes); i++)
+			node_row(t, json_array_get(nodes, i));
+		table_print(t);
+	}
+	json_decref(r);
+	table_free(t);
+	return rc;
+}
+
+/* A request whose reply is one node: print it as a table. */
+static int node_call(const struct ctl *c, const char *method, const char *path, json_t *body)
+{
+	struct table *t = node_table();
+	json_t *r;
+	int rc = call(c, method, path, body, &r);
+
+	if (!rc && r) {
+		node_row(t, r);
+		table_print(t);
+	}
+	json_decref(r);
+	table_free(t);
+	return rc;
+}
+
+static bool parse_id(const char *s, unsigned long *id)
+{
+	char *end;
+
+	if (!s || *s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	*id = strtoul(s, &end, 10);
+	return !errno && !*end && *id > 0 && *id <= 0xffffffffUL;
+}
+
+static bool parse_number(const char *s, double *v)
+{
+	char *end;
+
+	if (!s || !*s)
+		return false;
+	errno = 0;
+	*v = strtod(s, &end);
+	return !errno && !*end && isfinite(*v);
+}
+
+static int node_put(const struct ctl *c, const char *id_text, json_t *body)
+{
+	char path[64];
+	unsigned long id;
+
+	if (!parse_id(id_text, &id)) {
+		json_decref(body);
+		return usage_error("node id must be a positive integer, not '%s'",
+				   id_text ? id_text : "");
+	}
+	snprintf(path, sizeof(path), "/api/v1/graph/nodes/%lu", id);
+	return node_call(c, "PUT", path, body);
+}
+
+static int cmd_gain(const struct ctl *c, int argc, char **argv)
+{
+	double v;
+
+	if (argc == 4 && !strcmp(argv[2], "--db")) {
+		if (!strcmp(argv[3], "-inf"))
+			return node_put(c, argv[1], json_pack("{s:n}", "gain_db"));
+		if (!parse_number(argv[3], &v))
+			return usage_error("gain in dB must be a number or -inf, not '%s'",
+					   argv[3]);
+		return node_put(c, argv[1], json_pack("{s:f}", "gain_db", v));
+	}
+	if (argc != 3)
+		return usage_error("usage: gain ID VALUE | gain ID --db DB");
+	if (!parse_number(argv[2], &v))
+		return usage_error("gain must be a number, not '%s'", argv[2]);
+	return node_put(c, argv[1], json_pack("{s:f}", "gain", v));
+}
+
+static int cmd_mute(const struct ctl *c, int argc, char **argv)
+{
+	if (argc != 3 || (strcmp(argv[2], "on") && strcmp(argv[2], "off")))
+		return usage_error("usage: mute ID on|off");
+	return node_put(c, argv[1], json_pack("{s:b}", "mute", !strcmp(argv[2], "on")));
+}
+
+static int cmd_pan(const struct ctl *c, int argc, char **argv)
+{
+	double v;
+
+	if (argc != 3)
+		return usage_error("usage: pan ID VALUE");
+	if (!parse_number(argv[2], &v))
+		return usage_error("pan must be a number, not '%s'", argv[2]);
+	return node_put(c, argv[1], json_pack("{s:f}", "pan", v));
+}
+
+static int tone_add(const struct ctl *c, int argc, char **argv)
+{
+	json_t *body = json_pack("{s:s}", "kind", "tone");
+	double v;
+	int i;
+
+	for (i = 2; i < argc; i += 2) {
+		const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (!val) {
+			json_decref(body);
+			return usage_error("%s needs a value", opt);
+		}
+		if (!strcmp(opt, "--freq") || !strcmp(opt, "--level")) {
+			if (!parse_number(val, &v)) {
+				json_decref(body);
+				return usage_error("%s must be a number, not '%s'", opt, val);
+			}
+			json_object_set_new(body, opt[2] == 'f' ? "frequency_hz" : "level_dbfs",
+					    json_real(v));
+		} else if (!strcmp(opt, "--bus")) {
+			json_t *buses = json_array();
+
+			if (!strcmp(val, "both") || !strcmp(val, "publish"))
+				json_array_append_new(buses, json_string("publish"));
+			if (!strcmp(val, "both") || !strcmp(val, "playout"))
+				json_array_append_new(buses, json_string("playout"));
+			if (!json_array_size(buses)) {
+				json_decref(buses);
+				json_decref(body);
+				return usage_error("--bus must be publish, playout or both, "
+						   "not '%s'", val);
+			}
+			json_object_set_new(body, "buses", buses);
+		} else if (!strcmp(opt, "--name")) {
+			json_object_set_new(body, "name", json_string(val));
+		} else {
+			json_decref(body);
+			return usage_error("tone add: unknown option %s", opt);
+		}
+	}
+	return node_call(c, "POST", "/api/v1/graph/nodes", body);
+}
+
+static int cmd_tone(const struct ctl *c, int argc, char **argv)
+{
+	json_t *r;
+	char path[64];
+	unsigned long id;
+	int rc;
+
+	if (argc >= 2 && !strcmp(argv[1], "add"))
+		return tone_add(c, argc, argv);
+	if (argc != 3 || strcmp(argv[1], "rm"))
+		return usage_error("usage: tone add [OPTIONS] | tone rm ID");
+	if (!parse_id(argv[2], &id))
+		return usage_error("node id must be a positive integer, not '%s'", argv[2]);
+	snprintf(path, sizeof(path), "/api/v1/graph/nodes/%lu", id);
+	rc = call(c, "DELETE", path, NULL, &r);
+	if (!rc && !c->json)
+		printf("removed node %lu\n", id);
+	json_decref(r);
+	return rc;
+}
+
+/* ISO-8601 UTC (2026-11-25T22:10:30[.123][Z]) or microseconds. */
+static bool parse_time(const char *s, long long *us)
+{
+	struct tm tm = { 0 };
+	int ms = 0, n = 0;
+	char *end;
+
+	errno = 0;
+	*us = strtoll(s, &end, 10);
+	if (*s && !*end && !errno)
+		return true;
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6)
+		return false;
+	s += n;
+	if (*s == '.') {
+		int digits = 0;
+
+		for (s++; *s >= '0' && *s <= '9'; s++, digits++)
+			if (digits < 3)
+				ms = ms * 10 + (*s - '0');
+		for (; digits < 3; digits++)
+			ms *= 10;
+	}
+	if (*s == 'Z')
+		s++;
+	if (*s)
+		return false;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	*us = (long long)timegm(&tm) * 1000000LL + ms * 1000LL;
+	return true;
+}
+
+static int build_history_query(int argc, char **argv, CURL *esc, char *q, size_t qlen)
+{
+	static const char *const opts[] = { "--domain", "--code", "--subject", "--level",
+					    "--since", "--until", "--limit", "--offset", NULL };
+	size_t used = 0;
+	int i, k;
+
+	q[0] = '\0';
+	for (i = 1; i < argc; i += 2) {
+		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+		char timebuf[32];
+		char *e;
+
+		for (k = 0; opts[k] && strcmp(opts[k], argv[i]); k++)
+			;
+		if (!opts[k])
+			return usage_error("history: unknown option %s", argv[i]);
+		if (!val)
+			return usage_error("%s needs a value", argv[i]);
+		if (!strcmp(argv[i], "--since") || !strcmp(argv[i], "--until")) {
+			long long us;
+
+			if (!parse_time(val, &us))
+				return usage_error("%s must be ISO-8601 UTC or microseconds, "
+						   "not '%s'", argv[i], val);
+			snprintf(timebuf, sizeof(timebuf), "%lld", us);
+			val = timebuf;
+		}
+		e = curl_easy_escape(esc, val, 0);
+		used += (size_t)snprintf(q + used, used < qlen ? qlen - used : 0, "%c%s=%s",
+					 used ? '&' : '?', argv[i] + 2, e ? e : "");
+		curl_free(e);
+	}
+	return used < qlen ? 0 : usage_error("history: query too long");
+}
+
+static int cmd_history(const struct ctl *c, int argc, char **argv)
+{
+	struct table *t;
+	char path[4096] = "/api/v1/history", when[32];
+	char code[16];
+	CURL *esc = curl_easy_init();
+	json_t *r = NULL, *rows;
+	size_t i;
+	int rc;
+
+	rc = build_history_query(argc, argv, esc, path + strlen(path), sizeof(path) - strlen(path));
+	curl_easy_cleanup(esc);
+	if (rc)
+		return rc;
+	rc = call(c, "GET", path, NULL, &r);
+	if (rc || !r) {
+		json_decref(r);
+		return rc;
+	}
+	t = table_new(7);
+	rows = json_object_get(r, "rows");
+	table_row(t, "TIME", "LEVEL", "DOMAIN", "CODE", "NAME", "SUBJECT", "MESSAGE");
+	for (i = 0; i < json_array_size(rows); i++) {
+		const json_t *row = json_array_get(rows, i);
+
+		snprintf(when, sizeof(when), "%s", str(row, "time"));
+		snprintf(code, sizeof(code), "%lld",
+			 (long long)json_integer_value(json_object_get(row, "code")));
+		table_row(t, when, str(row, "level"), str(row, "domain"), code, str(row, "name"),
+			  str(row, "subject"), str(row, "message"));
+	}
+	table_print(t);
+	printf("%zu of %lld rows\n", json_array_size(rows),
+	       (long long)json_integer_value(json_object_get(r, "total")));
+	json_decref(r);
+	table_free(t);
+	return 0;
+}
+
+static int cmd_errors(const struct ctl *c)
+{
+	struct table *t;
+	json_t *r, *errs;
+	char code[16], status[8];
+	size_t i;
+	int rc = call(c, "GET", "/api/v1/errors", NULL, &r);
+
+	if (rc || !r)
+		return rc;
+	t = table_new(6);
+	errs = json_object_get(r, "errors");
+	table_row(t, "DOMAIN", "CODE", "NAME", "LEVEL", "HTTP", "MESSAGE");
+	for (i = 0; i < json_array_size(errs); i++) {
+		const json_t *e = json_array_get(errs, i);
+
+		snprintf(code, sizeof(code), "%lld",
+			 (long long)json_integer_value(json_object_get(e, "code")));
+		snprintf(status, sizeof(status), "%lld",
+			 (long long)json_integer_value(json_object_get(e, "http_status")));
+		table_row(t, str(e, "domain"), code, str(e, "name"), str(e, "level"), status,
+			  str(e, "message"));
+		if (t->nrows == TABLE_ROWS)
+			table_print(t);
+	}
+	table_print(t);
+	json_decref(r);
+	table_free(t);
+	return 0;
+}
+
+static int run(const struct ctl *c, int argc, char **argv)
+{
+	const char *cmd = argv[0];
+
+	if (!strcmp(cmd, "help")) {
+		fputs(usage_text, stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "health") || !strcmp(cmd, "graph") || !strcmp(cmd, "errors")) {
+		if (argc != 1)
+			return usage_error("%s takes no arguments", cmd);
+		return cmd[0] == 'h' ? cmd_health(c) : cmd[0] == 'g' ? cmd_graph(c) : cmd_errors(c);
+	}
+	if (!strcmp(cmd, "gain"))
+		return cmd_gain(c, argc, argv);
+	if (!strcmp(cmd, "mute"))
+		return cmd_mute(c, argc, argv);
+	if (!strcmp(cmd, "pan"))
+		return cmd_pan(c, argc, argv);
+	if (!strcmp(cmd, "tone"))
+		return cmd_tone(c, argc, argv);
+	if (!strcmp(cmd, "history"))
+		return cmd_history(c, argc, argv);
+	return usage_error("unknown command '%s'", cmd);
+}
+
+int main(int argc, char **argv)
+{
+	struct ctl c = { .url = getenv("AIRMIX_URL"), .token = getenv("AIRMIX_TOKEN") };
+	static char url[1024];
+	int i, rc;
+
+	for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {
+		if (!strcmp(argv[i], "--json")) {
+			c.json = true;
+		} else if (!strcmp(argv[i], "--version")) {
+			printf("airmixctl %s\n", AIRMIX_VERSION);
+			return 0;
+		} else if (!strcmp(argv[i], "--help")) {
+			fputs(usage_text, stdout);
+			return 0;
+		} else if (!strcmp(argv[i], "--url") || !strcmp(argv[i], "--token")) {
+			if (i + 1 >= argc)
+				return usage_error("%s needs a value", argv[i]);
+			if (argv[i][2] == 'u')
+				c.url = argv[++i];
+			else
+				c.token = argv[++i];
+		} else {
+			return usage_error("unknown option %s", argv[i]);
+		}
+	}
+	if (i >= argc)
+		return usage_error("no command given");
+	snprintf(url, sizeof(url), "%s", c.url && c.url[0] ? c.url : DEFAULT_URL);
+	while (strlen(url) > 1 && url[strlen(url) - 1] == '/')
+		url[strlen(url) - 1] = '\0';
+	c.url = url;
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	rc = run(&c, argc - i, argv + i);
+	curl_global_cleanup();
+	return rc;
+}
