@@ -503,7 +503,7 @@ static bool values_equal(const struct key_def *k, const struct airmix_config *a,
 
 /* ---- checks that involve more than one key or more than the key's type */
 
-static bool is_loopback(const char *addr)
+bool config_is_loopback(const char *addr)
 {
 	struct in6_addr a6;
 	struct in_addr a4;
@@ -569,7 +569,7 @@ static void cross_checks(struct parse *p)
 		listen_ok = false;
 	}
 	k = later_key(p, "http", "listen", "token");
-	if (k && listen_ok && !is_loopback(c->http_listen) && !c->http_token[0])
+	if (k && listen_ok && !config_is_loopback(c->http_listen) && !c->http_token[0])
 		cross_error(p, k, "http_token is required when http_listen is not a loopback "
 			    "address");
 }

@@ -126,6 +126,9 @@ int config_restart_needed(const struct airmix_config *a, const struct airmix_con
 
 const char *config_backend_name(int backend);
 
+/* True for "localhost" and IPv4/IPv6 loopback literals. */
+bool config_is_loopback(const char *addr);
+
 /* Key table, for documentation checks and the settings API. */
 struct config_key_info {
 	const char *section;

@@ -96,20 +96,6 @@ struct http_session {
 
 /* ---- small helpers */
 
-static bool is_loopback(const char *addr)
-{
-	struct in6_addr a6;
-	struct in_addr a4;
-
-	if (!strcasecmp(addr, "localhost"))
-		return true;
-	if (inet_pton(AF_INET, addr, &a4) == 1)
-		return (ntohl(a4.s_addr) >> 24) == 127;
-	if (inet_pton(AF_INET6, addr, &a6) == 1)
-		return IN6_IS_ADDR_LOOPBACK(&a6) ||
-		       (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
-	return false;
-}
 
 /* Constant time in the length of the wanted token. */
 static bool token_equal(const char *want, const char *given, size_t glen)
@@ -677,7 +663,7 @@ int web_admin_start(struct engine *e, struct web_admin **out, char *err, size_t 
 	struct web_admin *w;
 	int rc;
 
-	if (!is_loopback(cfg->http_listen) && !cfg->http_token[0]) {
+	if (!config_is_loopback(cfg->http_listen) && !cfg->http_token[0]) {
 		snprintf(err, errlen, "refusing to listen on %s without a token: set [http] token "
 			 "or listen on a loopback address", cfg->http_listen);
 		return -EINVAL;
