@@ -240,6 +240,12 @@ struct mixing {
 };
 
 static _Thread_local const char *current_request;
+static _Thread_local char last_message[HISTORY_MESSAGE_MAX];
+
+const char *mixing_last_message(void)
+{
+	return last_message;
+}
 
 void mixing_set_request(const char *request)
 {
@@ -301,6 +307,7 @@ static void emit(struct mixing *m, struct mix *x, int state, int error, const ch
 	va_start(ap, fmt);
 	vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
+	snprintf(last_message, sizeof(last_message), "%s", message);
 	snprintf(subject, sizeof(subject), "mix %d", x->id);
 	snprintf(data, sizeof(data),
 		 "{\"id\":%d,\"state\":%d,\"state_name\":\"%s\",\"error\":%d,\"error_name\":\"%s\"}",

@@ -141,6 +141,10 @@ void mixing_set_request(const char *request);
  * its file ended), so that the next cycles are deterministic. */
 void mixing_sync(struct mixing *m);
 
+/* The message of the last event a mixing call on this thread emitted (the
+ * text for a synchronous error reply). */
+const char *mixing_last_message(void);
+
 /* Tests: the worker sleeps ms at its next pass, as a stalled disk would. */
 void mixing_debug_stall(struct mixing *m, int ms);
 

@@ -43,6 +43,22 @@ static const char usage_text[] =
 	"                                  error and state history, newest first;\n"
 	"                                  T is ISO-8601 UTC or microseconds since the epoch\n"
 	"  errors                          the table of every error code\n"
+	"  mixing list                     every mixing id with its state\n"
+	"  mixing get ID                   one mixing id\n"
+	"  mixing preload ID PATH          load a clip (<= 20 s) into memory\n"
+	"  mixing start ID PATH [--type playout|publish|both] [--loops N] [--position MS]\n"
+	"               [--progress MS] [--volume V]\n"
+	"                                  play a file (loops: <= 0 forever, 1 once, N times)\n"
+	"  mixing stop|pause|resume|unload ID\n"
+	"  mixing stop-all|pause-all|resume-all\n"
+	"  mixing volume ID V [--type playout|publish|both]   0..400 %%\n"
+	"  mixing pitch ID SEMITONES       -12..12\n"
+	"  mixing speed ID PERCENT         50..200\n"
+	"  mixing seek ID MS               position in the file\n"
+	"  mixing track ID N               audio track, 0-based\n"
+	"  mixing dual-mono ID auto|L|R|mix\n"
+	"  mixing loudness ID LUFS         -70..0 equalises, > 0 turns it off\n"
+	"  mixing progress ID MS           progress events every MS (multiple of 10, <= 0 off)\n"
 	"  help                            this text\n"
 	"\n"
 	"options:\n"
@@ -699,6 +715,203 @@ static int cmd_errors(const struct ctl *c)
 	return 0;
 }
 
+/* ---- mixing */
+
+static struct table *mixing_table(void)
+{
+	struct table *t = table_new(9);
+
+	table_row(t, "ID", "STATE", "FILE", "POSITION", "DURATION", "VOLUME P/O", "PITCH", "SPEED",
+		  "LAST ERROR");
+	return t;
+}
+
+static void mixing_row(struct table *t, const json_t *m)
+{
+	char id[16], pos[32], dur[32], vol[32], pitch[16], speed[16];
+	const json_t *v = json_object_get(m, "volume");
+	const char *err = str(m, "last_error_name");
+
+	snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(json_object_get(m, "id")));
+	snprintf(pos, sizeof(pos), "%.1f s",
+		 json_integer_value(json_object_get(m, "position_ms")) / 1000.0);
+	snprintf(dur, sizeof(dur), "%.1f s",
+		 json_integer_value(json_object_get(m, "duration_ms")) / 1000.0);
+	snprintf(vol, sizeof(vol), "%lld/%lld %%",
+		 (long long)json_integer_value(json_object_get(v, "publish")),
+		 (long long)json_integer_value(json_object_get(v, "playout")));
+	snprintf(pitch, sizeof(pitch), "%+lld",
+		 (long long)json_integer_value(json_object_get(m, "pitch")));
+	snprintf(speed, sizeof(speed), "%lld %%",
+		 (long long)json_integer_value(json_object_get(m, "speed")));
+	table_row(t, id, str(m, "state_name"), str(m, "file"), pos, dur, vol, pitch, speed,
+		  strcmp(err, "AUDIO_MIXING_ERROR_OK") ? err : "-");
+}
+
+/* A request whose reply is one mixing id (or the list): print a table. */
+static int mixing_call(const struct ctl *c, const char *method, const char *path, json_t *body)
+{
+	struct table *t = mixing_table();
+	json_t *r, *list;
+	int rc = call(c, method, path, body, &r);
+
+	if (!rc && r) {
+		list = json_object_get(r, "mixing");
+		if (json_is_array(list))
+			for (size_t i = 0; i < json_array_size(list); i++)
+				mixing_row(t, json_array_get(list, i));
+		else
+			mixing_row(t, r);
+		table_print(t);
+	}
+	json_decref(r);
+	table_free(t);
+	return rc;
+}
+
+static bool parse_int(const char *s, long long *v)
+{
+	char *end;
+
+	if (!s || !*s)
+		return false;
+	errno = 0;
+	*v = strtoll(s, &end, 10);
+	return !errno && !*end;
+}
+
+/* playout 0, publish 1, both 2, or -1. */
+static int parse_type(const char *s)
+{
+	if (!strcmp(s, "playout"))
+		return 0;
+	if (!strcmp(s, "publish"))
+		return 1;
+	return !strcmp(s, "both") ? 2 : -1;
+}
+
+static int mixing_start(const struct ctl *c, char *path, int argc, char **argv)
+{
+	json_t *body = json_pack("{s:s}", "path", argv[3]);
+	long long volume = -1, v;
+	int rc;
+
+	for (int i = 4; i < argc; i += 2) {
+		const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (!val || (strcmp(opt, "--type") && !parse_int(val, &v))) {
+			json_decref(body);
+			return usage_error("mixing start: %s needs %s", opt,
+					   val ? "an integer" : "a value");
+		}
+		if (!strcmp(opt, "--type")) {
+			if (parse_type(val) < 0) {
+				json_decref(body);
+				return usage_error("--type must be playout, publish or both");
+			}
+			json_object_set_new(body, "type", json_integer(parse_type(val)));
+		} else if (!strcmp(opt, "--loops")) {
+			json_object_set_new(body, "play_count", json_integer(v));
+		} else if (!strcmp(opt, "--position")) {
+			json_object_set_new(body, "position_ms", json_integer(v));
+		} else if (!strcmp(opt, "--progress")) {
+			json_object_set_new(body, "progress_interval_ms", json_integer(v));
+		} else if (!strcmp(opt, "--volume")) {
+			volume = v;
+		} else {
+			json_decref(body);
+			return usage_error("mixing start: unknown option %s", opt);
+		}
+	}
+	snprintf((char *)path + strlen(path), 16, "/start");
+	rc = mixing_call(c, "POST", path, body);
+	if (rc || volume < 0)
+		return rc;
+	*strrchr(path, '/') = '\0';	/* then the volume, over one period */
+	return mixing_call(c, "PUT", path, json_pack("{s:I}", "volume", volume));
+}
+
+/* "mixing VERB ID VALUE": one field of a PUT. */
+static int mixing_set(const struct ctl *c, const char *path, int argc, char **argv)
+{
+	static const struct {
+		const char *verb, *field;
+	} setters[] = {
+		{ "volume", "volume" }, { "pitch", "pitch" }, { "speed", "speed" },
+		{ "seek", "position_ms" }, { "track", "track" }, { "progress", "progress_interval_ms" },
+	};
+	long long v;
+	double d;
+
+	if (!strcmp(argv[1], "dual-mono")) {
+		static const char *const modes[] = { "auto", "L", "R", "mix" };
+
+		for (int k = 0; k < 4; k++)
+			if (!strcmp(argv[3], modes[k]))
+				return mixing_call(c, "PUT", path, json_pack("{s:i}", "dual_mono", k));
+		return usage_error("dual-mono must be auto, L, R or mix");
+	}
+	if (!strcmp(argv[1], "loudness")) {
+		if (!parse_number(argv[3], &d))
+			return usage_error("loudness must be a number of LUFS, not '%s'", argv[3]);
+		return mixing_call(c, "PUT", path, json_pack("{s:f}", "loudness", d));
+	}
+	for (size_t k = 0; k < sizeof(setters) / sizeof(setters[0]); k++) {
+		json_t *body;
+
+		if (strcmp(argv[1], setters[k].verb))
+			continue;
+		if (!parse_int(argv[3], &v))
+			return usage_error("%s must be an integer, not '%s'", argv[1], argv[3]);
+		body = json_pack("{s:I}", setters[k].field, v);
+		if (k == 0 && argc == 6 && !strcmp(argv[4], "--type") && parse_type(argv[5]) >= 0)
+			json_object_set_new(body, "volume_type", json_integer(parse_type(argv[5])));
+		else if (argc != 4) {
+			json_decref(body);
+			return usage_error("usage: mixing %s ID VALUE%s", argv[1],
+					   k == 0 ? " [--type playout|publish|both]" : "");
+		}
+		return mixing_call(c, "PUT", path, body);
+	}
+	return usage_error("unknown mixing command '%s'", argv[1]);
+}
+
+static int cmd_mixing(const struct ctl *c, int argc, char **argv)
+{
+	static char path[96];
+	long long id;
+
+	if (argc == 2 && !strcmp(argv[1], "list"))
+		return mixing_call(c, "GET", "/api/v1/mixing", NULL);
+	if (argc == 2 && (!strcmp(argv[1], "stop-all") || !strcmp(argv[1], "pause-all") ||
+			  !strcmp(argv[1], "resume-all"))) {
+		snprintf(path, sizeof(path), "/api/v1/mixing/%.*s_all",
+			 (int)(strchr(argv[1], '-') - argv[1]), argv[1]);
+		return mixing_call(c, "POST", path, NULL);
+	}
+	if (argc < 3)
+		return usage_error("usage: mixing list | mixing VERB ID [ARGS] (see help)");
+	if (!parse_int(argv[2], &id) || id < 0 || id > 2147483647)
+		return usage_error("mixing id must be an integer from 0, not '%s'", argv[2]);
+	snprintf(path, sizeof(path), "/api/v1/mixing/%lld", id);
+	if (argc == 3 && !strcmp(argv[1], "get"))
+		return mixing_call(c, "GET", path, NULL);
+	if (argc == 3 && (!strcmp(argv[1], "stop") || !strcmp(argv[1], "pause") ||
+			  !strcmp(argv[1], "resume") || !strcmp(argv[1], "unload"))) {
+		snprintf(path + strlen(path), 16, "/%s", argv[1]);
+		return mixing_call(c, "POST", path, NULL);
+	}
+	if (argc == 4 && !strcmp(argv[1], "preload")) {
+		snprintf(path + strlen(path), 16, "/preload");
+		return mixing_call(c, "POST", path, json_pack("{s:s}", "path", argv[3]));
+	}
+	if (argc >= 4 && !strcmp(argv[1], "start"))
+		return mixing_start(c, path, argc, argv);
+	if (argc >= 4)
+		return mixing_set(c, path, argc, argv);
+	return usage_error("usage: mixing %s ID ... (see help)", argv[1]);
+}
+
 static int run(const struct ctl *c, int argc, char **argv)
 {
 	const char *cmd = argv[0];
@@ -722,6 +935,8 @@ static int run(const struct ctl *c, int argc, char **argv)
 		return cmd_tone(c, argc, argv);
 	if (!strcmp(cmd, "history"))
 		return cmd_history(c, argc, argv);
+	if (!strcmp(cmd, "mixing"))
+		return cmd_mixing(c, argc, argv);
 	return usage_error("unknown command '%s'", cmd);
 }
 

@@ -10,6 +10,8 @@
  * Threads: the lws service thread only.
  */
 #include "web-admin/api.h"
+#include "web-admin/api_internal.h"
+#include "web-admin/api_mixing.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -25,67 +27,6 @@
 #define API_REAL_PRECISION 7
 #define API_HISTORY_MAX 1000
 #define API_HISTORY_DEFAULT 100
-
-/* ---- validation tables */
-
-enum field_type {
-	FIELD_NUMBER,
-	FIELD_NUMBER_OR_NULL,
-	FIELD_BOOL,
-	FIELD_STRING,		/* min/max: length */
-	FIELD_STRING_LIST,	/* min/max: item count; items from choices */
-};
-
-struct api_field {
-	const char *name;
-	enum field_type type;
-	double min;
-	double max;
-	bool required;
-	const char *const *choices;	/* NULL = any string */
-};
-
-enum arg_type {
-	ARG_INT,		/* min/max */
-	ARG_DOMAIN,		/* a domain name */
-	ARG_LEVEL,		/* a level name */
-	ARG_TEXT,		/* any text, max bytes */
-};
-
-struct api_arg {
-	const char *name;
-	enum arg_type type;
-	int64_t min;
-	int64_t max;
-};
-
-#define ARGS_MAX 12
-
-struct arg_value {
-	bool set;
-	int64_t i;
-	const char *s;
-};
-
-/* One call: the request, the reply and what validation found. */
-struct call {
-	struct engine *e;
-	const struct api_server_stats *stats;
-	const struct api_request *req;
-	struct api_reply *rep;
-	const struct api_route *route;
-	json_t *body;		/* validated object, or NULL */
-	uint32_t node_id;	/* routes with {id} */
-	struct arg_value args[ARGS_MAX];
-};
-
-struct api_route {
-	const char *pattern;	/* "{id}" matches one path segment */
-	enum api_method method;
-	const struct api_field *fields;	/* body table; NULL = no body */
-	const struct api_arg *args;	/* query table; NULL = no parameters */
-	void (*handler)(struct call *c);
-};
 
 static const char *const bus_names[] = { "publish", "playout", NULL };
 static const char *const node_kinds[] = { "tone", NULL };
@@ -145,7 +86,7 @@ void api_reply_free(struct api_reply *rep)
 }
 
 /* Takes ownership of j. */
-static void reply_json(struct api_reply *rep, int status, json_t *j)
+void api_reply_json(struct api_reply *rep, int status, json_t *j)
 {
 	api_reply_free(rep);
 	rep->status = status;
@@ -168,7 +109,7 @@ static void vfail(struct engine *e, const struct api_request *req, struct api_re
 	err = json_pack("{s:{s:s,s:i,s:s,s:o}}", "error", "domain", airmix_domain_name(domain),
 			"code", code, "name", def ? def->name : "UNKNOWN",
 			"message", api_text_json(msg));
-	reply_json(rep, def ? def->http_status : 500, err);
+	api_reply_json(rep, def ? def->http_status : 500, err);
 	engine_report(e, domain, code, subject ? subject : "", req ? req->request : "", "%s", msg);
 }
 
@@ -182,10 +123,7 @@ void api_fail(struct engine *e, const struct api_request *req, struct api_reply 
 	va_end(ap);
 }
 
-static void call_fail(struct call *c, enum airmix_domain domain, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static void call_fail(struct call *c, enum airmix_domain domain, int code, const char *fmt, ...)
+void api_call_fail(struct call *c, enum airmix_domain domain, int code, const char *fmt, ...)
 {
 	char subject[32] = "";
 	va_list ap;
@@ -198,31 +136,31 @@ static void call_fail(struct call *c, enum airmix_domain domain, int code, const
 }
 
 /* An engine call failed: map the errno to the table. */
-static void engine_fail(struct call *c, int rc, const char *what)
+void api_engine_fail(struct call *c, int rc, const char *what)
 {
 	switch (rc) {
 	case -ENOENT:
-		call_fail(c, AIRMIX_DOMAIN_ENGINE, ENGINE_NODE_NOT_FOUND, "%s: no node %" PRIu32,
+		api_call_fail(c, AIRMIX_DOMAIN_ENGINE, ENGINE_NODE_NOT_FOUND, "%s: no node %" PRIu32,
 			  what, c->node_id);
 		break;
 	case -EAGAIN:
-		call_fail(c, AIRMIX_DOMAIN_ENGINE, ENGINE_COMMAND_RING_FULL,
+		api_call_fail(c, AIRMIX_DOMAIN_ENGINE, ENGINE_COMMAND_RING_FULL,
 			  "%s: command ring full, try again", what);
 		break;
 	case -ENOSPC:
-		call_fail(c, AIRMIX_DOMAIN_ENGINE, ENGINE_TOO_MANY_NODES, "%s: too many nodes",
+		api_call_fail(c, AIRMIX_DOMAIN_ENGINE, ENGINE_TOO_MANY_NODES, "%s: too many nodes",
 			  what);
 		break;
 	case -ERANGE:
-		call_fail(c, AIRMIX_DOMAIN_API, API_OUT_OF_RANGE, "%s: value out of range", what);
+		api_call_fail(c, AIRMIX_DOMAIN_API, API_OUT_OF_RANGE, "%s: value out of range", what);
 		break;
 	case -EINVAL:
 	case -EPERM:
-		call_fail(c, AIRMIX_DOMAIN_ENGINE, ENGINE_INVALID_NODE, "%s: not allowed on node %"
+		api_call_fail(c, AIRMIX_DOMAIN_ENGINE, ENGINE_INVALID_NODE, "%s: not allowed on node %"
 			  PRIu32, what, c->node_id);
 		break;
 	default:
-		call_fail(c, AIRMIX_DOMAIN_API, API_INTERNAL, "%s: %s", what, strerror(-rc));
+		api_call_fail(c, AIRMIX_DOMAIN_API, API_INTERNAL, "%s: %s", what, strerror(-rc));
 		break;
 	}
 }
@@ -326,6 +264,7 @@ static const char *field_type_text(enum field_type t)
 {
 	switch (t) {
 	case FIELD_NUMBER: return "a number";
+	case FIELD_INTEGER: return "an integer";
 	case FIELD_NUMBER_OR_NULL: return "a number or null";
 	case FIELD_BOOL: return "a boolean";
 	case FIELD_STRING: return "a string";
@@ -337,6 +276,8 @@ static bool field_type_ok(enum field_type t, const json_t *v)
 {
 	switch (t) {
 	case FIELD_NUMBER: return json_is_number(v);
+	case FIELD_INTEGER: return json_is_integer(v) ||
+				   (json_is_real(v) && json_real_value(v) == floor(json_real_value(v)));
 	case FIELD_NUMBER_OR_NULL: return json_is_number(v) || json_is_null(v);
 	case FIELD_BOOL: return json_is_boolean(v);
 	case FIELD_STRING: return json_is_string(v);
@@ -380,31 +321,32 @@ static int check_value(struct call *c, const struct api_field *f, const json_t *
 	size_t i, n;
 
 	if (!field_type_ok(f->type, v)) {
-		call_fail(c, AIRMIX_DOMAIN_API, API_WRONG_TYPE, "field %s must be %s, not %s",
+		api_call_fail(c, AIRMIX_DOMAIN_API, API_WRONG_TYPE, "field %s must be %s, not %s",
 			  f->name, field_type_text(f->type), json_type_text(v));
 		return -EINVAL;
 	}
 	switch (f->type) {
 	case FIELD_NUMBER:
+	case FIELD_INTEGER:
 	case FIELD_NUMBER_OR_NULL:
 		if (json_is_null(v) || (json_number_value(v) >= f->min &&
 					json_number_value(v) <= f->max))
 			return 0;
 		range_text(f->min, f->max, text, sizeof(text));
-		call_fail(c, AIRMIX_DOMAIN_API, API_OUT_OF_RANGE, "field %s must be %s, not %g",
+		api_call_fail(c, AIRMIX_DOMAIN_API, API_OUT_OF_RANGE, "field %s must be %s, not %g",
 			  f->name, text, json_number_value(v));
 		return -ERANGE;
 	case FIELD_STRING:
 		n = json_string_length(v);
 		if (n < f->min || n > f->max) {
-			call_fail(c, AIRMIX_DOMAIN_API, API_OUT_OF_RANGE,
+			api_call_fail(c, AIRMIX_DOMAIN_API, API_OUT_OF_RANGE,
 				  "field %s must be %g to %g bytes long, not %zu", f->name, f->min,
 				  f->max, n);
 			return -ERANGE;
 		}
 		if (!choice_ok(f->choices, json_string_value(v))) {
 			choices_text(f->choices, text, sizeof(text));
-			call_fail(c, AIRMIX_DOMAIN_API, API_OUT_OF_RANGE,
+			api_call_fail(c, AIRMIX_DOMAIN_API, API_OUT_OF_RANGE,
 				  "field %s must be one of %s, not \"%s\"", f->name, text,
 				  json_string_value(v));
 			return -ERANGE;
@@ -413,7 +355,7 @@ static int check_value(struct call *c, const struct api_field *f, const json_t *
 	case FIELD_STRING_LIST:
 		n = json_array_size(v);
 		if (n < f->min || n > f->max) {
-			call_fail(c, AIRMIX_DOMAIN_API, API_OUT_OF_RANGE,
+			api_call_fail(c, AIRMIX_DOMAIN_API, API_OUT_OF_RANGE,
 				  "field %s must have %g to %g items, not %zu", f->name, f->min,
 				  f->max, n);
 			return -ERANGE;
@@ -422,14 +364,14 @@ static int check_value(struct call *c, const struct api_field *f, const json_t *
 			const json_t *item = json_array_get(v, i);
 
 			if (!json_is_string(item)) {
-				call_fail(c, AIRMIX_DOMAIN_API, API_WRONG_TYPE,
+				api_call_fail(c, AIRMIX_DOMAIN_API, API_WRONG_TYPE,
 					  "field %s[%zu] must be a string, not %s", f->name, i,
 					  json_type_text(item));
 				return -EINVAL;
 			}
 			if (!choice_ok(f->choices, json_string_value(item))) {
 				choices_text(f->choices, text, sizeof(text));
-				call_fail(c, AIRMIX_DOMAIN_API, API_OUT_OF_RANGE,
+				api_call_fail(c, AIRMIX_DOMAIN_API, API_OUT_OF_RANGE,
 					  "field %s[%zu] must be one of %s, not \"%s\"", f->name,
 					  i, text, json_string_value(item));
 				return -ERANGE;
@@ -460,20 +402,20 @@ static int check_body(struct call *c)
 	c->body = json_loadb(c->req->body ? c->req->body : "", c->req->body_len,
 			     JSON_REJECT_DUPLICATES, &jerr);
 	if (!c->body) {
-		call_fail(c, AIRMIX_DOMAIN_API, API_BAD_JSON,
+		api_call_fail(c, AIRMIX_DOMAIN_API, API_BAD_JSON,
 			  "invalid json at line %d column %d: %s", jerr.line, jerr.column,
 			  jerr.text);
 		return -EINVAL;
 	}
 	if (!json_is_object(c->body)) {
-		call_fail(c, AIRMIX_DOMAIN_API, API_WRONG_TYPE,
+		api_call_fail(c, AIRMIX_DOMAIN_API, API_WRONG_TYPE,
 			  "request body must be a json object, not %s", json_type_text(c->body));
 		return -EINVAL;
 	}
 	json_object_foreach(c->body, key, v) {
 		f = find_field(c->route->fields, key);
 		if (!f) {
-			call_fail(c, AIRMIX_DOMAIN_API, API_UNKNOWN_FIELD, "unknown field %s", key);
+			api_call_fail(c, AIRMIX_DOMAIN_API, API_UNKNOWN_FIELD, "unknown field %s", key);
 			return -EINVAL;
 		}
 		if (check_value(c, f, v))
@@ -481,7 +423,7 @@ static int check_body(struct call *c)
 	}
 	for (f = c->route->fields; f->name; f++) {
 		if (f->required && !json_object_get(c->body, f->name)) {
-			call_fail(c, AIRMIX_DOMAIN_API, API_MISSING_FIELD,
+			api_call_fail(c, AIRMIX_DOMAIN_API, API_MISSING_FIELD,
 				  "missing field %s (%s)", f->name, field_type_text(f->type));
 			return -EINVAL;
 		}
@@ -524,12 +466,12 @@ static int check_arg(struct call *c, const struct api_arg *a, struct arg_value *
 	switch (a->type) {
 	case ARG_INT:
 		if (parse_int64(value, &v->i)) {
-			call_fail(c, AIRMIX_DOMAIN_API, API_BAD_QUERY,
+			api_call_fail(c, AIRMIX_DOMAIN_API, API_BAD_QUERY,
 				  "parameter %s must be an integer, not \"%s\"", a->name, value);
 			return -EINVAL;
 		}
 		if (v->i < a->min || v->i > a->max) {
-			call_fail(c, AIRMIX_DOMAIN_API, API_BAD_QUERY,
+			api_call_fail(c, AIRMIX_DOMAIN_API, API_BAD_QUERY,
 				  "parameter %s must be between %" PRId64 " and %" PRId64
 				  ", not %" PRId64, a->name, a->min, a->max, v->i);
 			return -ERANGE;
@@ -538,7 +480,7 @@ static int check_arg(struct call *c, const struct api_arg *a, struct arg_value *
 	case ARG_DOMAIN:
 		v->i = airmix_domain_from_name(value);
 		if (v->i < 0) {
-			call_fail(c, AIRMIX_DOMAIN_API, API_BAD_QUERY,
+			api_call_fail(c, AIRMIX_DOMAIN_API, API_BAD_QUERY,
 				  "parameter domain: unknown domain \"%s\"", value);
 			return -EINVAL;
 		}
@@ -546,7 +488,7 @@ static int check_arg(struct call *c, const struct api_arg *a, struct arg_value *
 	case ARG_LEVEL:
 		v->i = level_from_name(value);
 		if (v->i < 0) {
-			call_fail(c, AIRMIX_DOMAIN_API, API_BAD_QUERY,
+			api_call_fail(c, AIRMIX_DOMAIN_API, API_BAD_QUERY,
 				  "parameter level must be error, warning, state or info, "
 				  "not \"%s\"", value);
 			return -EINVAL;
@@ -554,7 +496,7 @@ static int check_arg(struct call *c, const struct api_arg *a, struct arg_value *
 		return 0;
 	default:
 		if ((int64_t)strlen(value) > a->max) {
-			call_fail(c, AIRMIX_DOMAIN_API, API_BAD_QUERY,
+			api_call_fail(c, AIRMIX_DOMAIN_API, API_BAD_QUERY,
 				  "parameter %s is longer than %" PRId64 " bytes", a->name, a->max);
 			return -ERANGE;
 		}
@@ -579,12 +521,12 @@ static int check_query(struct call *c)
 			}
 		}
 		if (!a) {
-			call_fail(c, AIRMIX_DOMAIN_API, API_BAD_QUERY, "unknown parameter \"%s\"",
+			api_call_fail(c, AIRMIX_DOMAIN_API, API_BAD_QUERY, "unknown parameter \"%s\"",
 				  q->name);
 			return -EINVAL;
 		}
 		if (c->args[k].set) {
-			call_fail(c, AIRMIX_DOMAIN_API, API_BAD_QUERY, "parameter %s given twice",
+			api_call_fail(c, AIRMIX_DOMAIN_API, API_BAD_QUERY, "parameter %s given twice",
 				  q->name);
 			return -EINVAL;
 		}
@@ -633,7 +575,7 @@ static void get_health(struct call *c)
 		"events_dropped", (json_int_t)c->stats->events_dropped,
 		"meter_frames", (json_int_t)c->stats->meter_frames,
 		"meters_skipped", (json_int_t)c->stats->meters_skipped));
-	reply_json(c->rep, 200, j);
+	api_reply_json(c->rep, 200, j);
 }
 
 /* Snapshot of every node; *out is malloc'd. */
@@ -680,10 +622,10 @@ static void get_graph(struct call *c)
 	engine_get_status(c->e, &st);
 	nodes = nodes_json(c->e);
 	if (!nodes) {
-		call_fail(c, AIRMIX_DOMAIN_API, API_INTERNAL, "listing nodes: out of memory");
+		api_call_fail(c, AIRMIX_DOMAIN_API, API_INTERNAL, "listing nodes: out of memory");
 		return;
 	}
-	reply_json(c->rep, 200, json_pack("{s:i,s:i,s:o}", "rate", (int)st.rate, "period",
+	api_reply_json(c->rep, 200, json_pack("{s:i,s:i,s:o}", "rate", (int)st.rate, "period",
 					  (int)st.period, "nodes", nodes));
 }
 
@@ -692,10 +634,10 @@ static void get_nodes(struct call *c)
 	json_t *nodes = nodes_json(c->e);
 
 	if (!nodes) {
-		call_fail(c, AIRMIX_DOMAIN_API, API_INTERNAL, "listing nodes: out of memory");
+		api_call_fail(c, AIRMIX_DOMAIN_API, API_INTERNAL, "listing nodes: out of memory");
 		return;
 	}
-	reply_json(c->rep, 200, json_pack("{s:o}", "nodes", nodes));
+	api_reply_json(c->rep, 200, json_pack("{s:o}", "nodes", nodes));
 }
 
 static void reply_node(struct call *c, int status)
@@ -704,10 +646,10 @@ static void reply_node(struct call *c, int status)
 	int rc = engine_get_node(c->e, c->node_id, &info);
 
 	if (rc) {
-		engine_fail(c, rc, "reading node");
+		api_engine_fail(c, rc, "reading node");
 		return;
 	}
-	reply_json(c->rep, status, api_node_json(&info));
+	api_reply_json(c->rep, status, api_node_json(&info));
 }
 
 static void get_node(struct call *c)
@@ -730,12 +672,12 @@ static void put_node(struct call *c)
 	int rc = 0;
 
 	if (!json_object_size(c->body)) {
-		call_fail(c, AIRMIX_DOMAIN_API, API_MISSING_FIELD,
+		api_call_fail(c, AIRMIX_DOMAIN_API, API_MISSING_FIELD,
 			  "give at least one of gain, gain_db, mute, pan, running");
 		return;
 	}
 	if (gain && gain_db) {
-		call_fail(c, AIRMIX_DOMAIN_API, API_OUT_OF_RANGE,
+		api_call_fail(c, AIRMIX_DOMAIN_API, API_OUT_OF_RANGE,
 			  "give gain or gain_db, not both");
 		return;
 	}
@@ -751,7 +693,7 @@ static void put_node(struct call *c)
 	if (!rc && (v = json_object_get(c->body, "running")))
 		rc = engine_set_running(c->e, c->node_id, json_is_true(v));
 	if (rc) {
-		engine_fail(c, rc, "changing node");
+		api_engine_fail(c, rc, "changing node");
 		return;
 	}
 	reply_node(c, 200);
@@ -775,7 +717,7 @@ static void post_node(struct call *c)
 			     body_number(c, "frequency_hz", 1000.0),
 			     body_number(c, "level_dbfs", -20.0), mask, &id);
 	if (rc) {
-		engine_fail(c, rc, "adding tone");
+		api_engine_fail(c, rc, "adding tone");
 		return;
 	}
 	c->node_id = id;
@@ -791,20 +733,20 @@ static void delete_node(struct call *c)
 		struct engine_node_info info;
 
 		if (engine_get_node(c->e, c->node_id, &info)) {
-			engine_fail(c, -ENOENT, "deleting node");
+			api_engine_fail(c, -ENOENT, "deleting node");
 			return;
 		}
-		call_fail(c, AIRMIX_DOMAIN_ENGINE, ENGINE_INVALID_NODE,
+		api_call_fail(c, AIRMIX_DOMAIN_ENGINE, ENGINE_INVALID_NODE,
 			  "node %" PRIu32 " is the %s bus and cannot be deleted", c->node_id,
 			  info.name);
 		return;
 	}
 	rc = engine_remove_node(c->e, c->node_id);
 	if (rc) {
-		engine_fail(c, rc, "deleting node");
+		api_engine_fail(c, rc, "deleting node");
 		return;
 	}
-	reply_json(c->rep, 204, NULL);
+	api_reply_json(c->rep, 204, NULL);
 }
 
 static json_t *history_row_json(const struct history_row *r)
@@ -833,7 +775,7 @@ static void get_history(struct call *c)
 	int rc;
 
 	if (!h) {
-		call_fail(c, AIRMIX_DOMAIN_API, API_INTERNAL, "history is not available");
+		api_call_fail(c, AIRMIX_DOMAIN_API, API_INTERNAL, "history is not available");
 		return;
 	}
 	f.since_us = a[HA_SINCE].set ? a[HA_SINCE].i : 0;
@@ -848,20 +790,20 @@ static void get_history(struct call *c)
 	f.before_id = a[HA_BEFORE_ID].set ? a[HA_BEFORE_ID].i : 0;
 	rows = calloc(f.limit, sizeof(*rows));
 	if (!rows) {
-		call_fail(c, AIRMIX_DOMAIN_API, API_INTERNAL, "history query: out of memory");
+		api_call_fail(c, AIRMIX_DOMAIN_API, API_INTERNAL, "history query: out of memory");
 		return;
 	}
 	rc = history_query(h, &f, rows, f.limit, &n, &total, errbuf, sizeof(errbuf));
 	if (rc) {
 		free(rows);
-		call_fail(c, AIRMIX_DOMAIN_HISTORY, HISTORY_OPEN_FAILED, "history query: %s",
+		api_call_fail(c, AIRMIX_DOMAIN_HISTORY, HISTORY_OPEN_FAILED, "history query: %s",
 			  errbuf[0] ? errbuf : strerror(-rc));
 		return;
 	}
 	arr = json_array();
 	for (i = 0; i < n; i++)
 		json_array_append_new(arr, history_row_json(&rows[i]));
-	reply_json(c->rep, 200, json_pack("{s:I,s:o,s:o}", "total", (json_int_t)total,
+	api_reply_json(c->rep, 200, json_pack("{s:I,s:o,s:o}", "total", (json_int_t)total,
 		"rows", arr, "next_before_id",
 		n == f.limit ? json_integer(rows[n - 1].id) : json_null()));
 	free(rows);
@@ -880,21 +822,21 @@ static void get_errors(struct call *c)
 			"name", d->name, "level", airmix_level_name(d->level),
 			"http_status", d->http_status, "message", d->message));
 	}
-	reply_json(c->rep, 200, json_pack("{s:o}", "errors", arr));
+	api_reply_json(c->rep, 200, json_pack("{s:o}", "errors", arr));
 }
 
 /* ---- routing */
 
 static const struct api_route routes[] = {
-	{ "/api/v1/health", API_GET, NULL, NULL, get_health },
-	{ "/api/v1/graph", API_GET, NULL, NULL, get_graph },
-	{ "/api/v1/graph/nodes", API_GET, NULL, NULL, get_nodes },
-	{ "/api/v1/graph/nodes", API_POST, node_post_fields, NULL, post_node },
-	{ "/api/v1/graph/nodes/{id}", API_GET, NULL, NULL, get_node },
-	{ "/api/v1/graph/nodes/{id}", API_PUT, node_put_fields, NULL, put_node },
-	{ "/api/v1/graph/nodes/{id}", API_DELETE, NULL, NULL, delete_node },
-	{ "/api/v1/history", API_GET, NULL, history_args, get_history },
-	{ "/api/v1/errors", API_GET, NULL, NULL, get_errors },
+	{ "/api/v1/health", API_GET, NULL, NULL, get_health, API_ID_NODE },
+	{ "/api/v1/graph", API_GET, NULL, NULL, get_graph, API_ID_NODE },
+	{ "/api/v1/graph/nodes", API_GET, NULL, NULL, get_nodes, API_ID_NODE },
+	{ "/api/v1/graph/nodes", API_POST, node_post_fields, NULL, post_node, API_ID_NODE },
+	{ "/api/v1/graph/nodes/{id}", API_GET, NULL, NULL, get_node, API_ID_NODE },
+	{ "/api/v1/graph/nodes/{id}", API_PUT, node_put_fields, NULL, put_node, API_ID_NODE },
+	{ "/api/v1/graph/nodes/{id}", API_DELETE, NULL, NULL, delete_node, API_ID_NODE },
+	{ "/api/v1/history", API_GET, NULL, history_args, get_history, API_ID_NODE },
+	{ "/api/v1/errors", API_GET, NULL, NULL, get_errors, API_ID_NODE },
 };
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -926,19 +868,34 @@ static const char *method_name(enum api_method m)
 	}
 }
 
-/* Index of the route for path and method, or -ENOENT / -EOPNOTSUPP. */
+/* Every route table: the core routes here, then each module's. */
+static const struct {
+	const struct api_route *routes;
+	const size_t *count;
+} tables[] = {
+	{ routes, &(const size_t){ N_ROUTES } },
+	{ api_mixing_routes, &api_mixing_route_count },
+};
+
+/* The route for path and method (*found), or -ENOENT / -EOPNOTSUPP. */
 static int route_find(const char *path, enum api_method method, char *allow, size_t allow_len,
-		      const char **seg, size_t *seg_len)
+		      const char **seg, size_t *seg_len, const struct api_route **found)
 {
 	unsigned methods = 0;
-	size_t i, used = 0;
+	size_t i, t, used = 0;
 
-	for (i = 0; i < N_ROUTES; i++) {
-		if (!path_match(routes[i].pattern, path, seg, seg_len))
-			continue;
-		if (routes[i].method == method)
-			return (int)i;
-		methods |= routes[i].method;
+	for (t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
+		for (i = 0; i < *tables[t].count; i++) {
+			const struct api_route *r = &tables[t].routes[i];
+
+			if (!path_match(r->pattern, path, seg, seg_len))
+				continue;
+			if (r->method == method) {
+				*found = r;
+				return 0;
+			}
+			methods |= r->method;
+		}
 	}
 	if (!methods)
 		return -ENOENT;
@@ -954,13 +911,33 @@ static int route_find(const char *path, enum api_method method, char *allow, siz
 
 int api_route_lookup(const char *path, enum api_method method, bool *takes_body)
 {
+	const struct api_route *r;
 	const char *seg;
 	size_t seg_len;
-	int r = route_find(path, method, NULL, 0, &seg, &seg_len);
+	int ret = route_find(path, method, NULL, 0, &seg, &seg_len, &r);
 
-	if (r < 0)
-		return r;
-	*takes_body = routes[r].fields != NULL;
+	if (ret < 0)
+		return ret;
+	*takes_body = r->fields != NULL;
+	return 0;
+}
+
+/* Mixing ids are decimal ints >= 0. */
+static int parse_mix_id(const char *seg, size_t len, int *id)
+{
+	int64_t v = 0;
+	size_t i;
+
+	if (!len || len > 10)
+		return -ENOENT;
+	for (i = 0; i < len; i++) {
+		if (seg[i] < '0' || seg[i] > '9')
+			return -ENOENT;
+		v = v * 10 + (seg[i] - '0');
+	}
+	if (v > INT32_MAX)
+		return -ENOENT;
+	*id = (int)v;
 	return 0;
 }
 
@@ -992,7 +969,8 @@ void api_handle(struct engine *e, const struct api_server_stats *stats,
 	int r;
 
 	memset(rep, 0, sizeof(*rep));
-	r = route_find(req->path, req->method, rep->allow, sizeof(rep->allow), &seg, &seg_len);
+	r = route_find(req->path, req->method, rep->allow, sizeof(rep->allow), &seg, &seg_len,
+		       &c.route);
 	if (r == -ENOENT) {
 		api_fail(e, req, rep, AIRMIX_DOMAIN_API, API_NOT_FOUND, "", "no route %s",
 			 req->path);
@@ -1004,8 +982,12 @@ void api_handle(struct engine *e, const struct api_server_stats *stats,
 			 req->path, rep->allow);
 		return;
 	}
-	c.route = &routes[r];
-	if (seg && parse_node_id(seg, seg_len, &c.node_id)) {
+	if (seg && c.route->id_kind == API_ID_MIX && parse_mix_id(seg, seg_len, &c.mix_id)) {
+		api_fail(e, req, rep, AIRMIX_DOMAIN_API, API_NOT_FOUND, "",
+			 "no mixing id %.*s: ids are integers from 0", (int)seg_len, seg);
+		return;
+	}
+	if (seg && c.route->id_kind == API_ID_NODE && parse_node_id(seg, seg_len, &c.node_id)) {
 		api_fail(e, req, rep, AIRMIX_DOMAIN_ENGINE, ENGINE_NODE_NOT_FOUND, "",
 			 "no node %.*s", (int)seg_len, seg);
 		return;

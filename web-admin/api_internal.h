@@ -1,0 +1,87 @@
+/* api_internal.h - what the route modules of the REST API share: the
+ * validation tables, the per-request call, the route table entry and the
+ * reply helpers. Only web-admin/api*.c include it.
+ *
+ * Threads: the lws service thread only.
+ */
+#ifndef AIRMIX_WEB_API_INTERNAL_H
+#define AIRMIX_WEB_API_INTERNAL_H
+
+#include "web-admin/api.h"
+
+/* ---- validation tables */
+
+enum field_type {
+	FIELD_NUMBER,
+	FIELD_INTEGER,		/* a number without a fraction */
+	FIELD_NUMBER_OR_NULL,
+	FIELD_BOOL,
+	FIELD_STRING,		/* min/max: length */
+	FIELD_STRING_LIST,	/* min/max: item count; items from choices */
+};
+
+struct api_field {
+	const char *name;
+	enum field_type type;
+	double min;
+	double max;
+	bool required;
+	const char *const *choices;	/* NULL = any string */
+};
+
+enum arg_type {
+	ARG_INT,		/* min/max */
+	ARG_DOMAIN,		/* a domain name */
+	ARG_LEVEL,		/* a level name */
+	ARG_TEXT,		/* any text, max bytes */
+};
+
+struct api_arg {
+	const char *name;
+	enum arg_type type;
+	int64_t min;
+	int64_t max;
+};
+
+#define ARGS_MAX 12
+
+struct arg_value {
+	bool set;
+	int64_t i;
+	const char *s;
+};
+
+/* One call: the request, the reply and what validation found. */
+struct call {
+	struct engine *e;
+	const struct api_server_stats *stats;
+	const struct api_request *req;
+	struct api_reply *rep;
+	const struct api_route *route;
+	json_t *body;		/* validated object, or NULL */
+	uint32_t node_id;	/* routes with a node {id} */
+	int mix_id;		/* routes with a mixing {id} */
+	struct arg_value args[ARGS_MAX];
+};
+
+enum api_id_kind {
+	API_ID_NODE,		/* a graph node id, uint32 > 0 */
+	API_ID_MIX,		/* a mixing id, int >= 0 */
+};
+
+struct api_route {
+	const char *pattern;	/* "{id}" matches one path segment */
+	enum api_method method;
+	const struct api_field *fields;	/* body table; NULL = no body */
+	const struct api_arg *args;	/* query table; NULL = no parameters */
+	void (*handler)(struct call *c);
+	enum api_id_kind id_kind;	/* what {id} names */
+};
+
+void api_reply_json(struct api_reply *rep, int status, json_t *j);	/* takes j */
+void api_call_fail(struct call *c, enum airmix_domain domain, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* An engine call failed with a negative errno: the matching error reply. */
+void api_engine_fail(struct call *c, int rc, const char *what);
+
+#endif
