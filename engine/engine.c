@@ -1214,39 +1214,48 @@ int engine_get_node(struct engine *e, uint32_t id, struct engine_node_info *out)
 
 /* ---- taps ---------------------------------------------------------------- */
 
-int engine_tap_open(struct engine *e, uint32_t id, uint32_t frames, struct tap **out)
+int engine_tap_open_many(struct engine *e, const uint32_t *ids, uint32_t n, uint32_t frames,
+			 struct tap **out)
 {
 	struct node_model *m;
-	struct tap *tap;
-	int ret;
+	uint32_t made = 0, added = 0;
+	int ret = 0;
 
 	if (frames < (uint32_t)e->cfg.max_period_frames)
 		frames = (uint32_t)e->cfg.max_period_frames;
-	tap = tap_create(id, frames);
-	if (!tap)
-		return -ENOMEM;
+	for (; made < n; made++) {
+		out[made] = tap_create(ids[made], frames);
+		if (!out[made]) {
+			ret = -ENOMEM;
+			goto out_destroy;
+		}
+	}
 	pthread_mutex_lock(&e->lock);
-	m = find_model(e, id);
-	if (!m) {
-		ret = -ENOENT;
-		goto out_unlock;
+	for (; added < n; added++) {
+		m = find_model(e, ids[added]);
+		ret = !m ? -ENOENT : m->n_taps == GRAPH_MAX_TAPS ? -ENOSPC : 0;
+		if (ret < 0)
+			goto out_unwind;
+		m->taps[m->n_taps++] = out[added];
 	}
-	if (m->n_taps == GRAPH_MAX_TAPS) {
-		ret = -ENOSPC;
-		goto out_unlock;
+	ret = publish(e);	/* one graph: every tap starts on the same cycle */
+	if (ret == 0) {
+		pthread_mutex_unlock(&e->lock);
+		return 0;
 	}
-	m->taps[m->n_taps++] = tap;
-	ret = publish(e);
-	if (ret < 0)
-		m->n_taps--;
-out_unlock:
+out_unwind:
+	while (added-- > 0)
+		find_model(e, ids[added])->n_taps--;
 	pthread_mutex_unlock(&e->lock);
-	if (ret < 0) {
-		tap_destroy(tap);
-		return ret;
-	}
-	*out = tap;
-	return 0;
+out_destroy:
+	while (made-- > 0)
+		tap_destroy(out[made]);
+	return ret;
+}
+
+int engine_tap_open(struct engine *e, uint32_t id, uint32_t frames, struct tap **out)
+{
+	return engine_tap_open_many(e, &id, 1, frames, out);
 }
 
 void engine_tap_close(struct engine *e, struct tap *tap)

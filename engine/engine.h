@@ -166,6 +166,10 @@ int engine_get_node(struct engine *e, uint32_t id, struct engine_node_info *out)
  * frames = ring capacity. The RT side never waits: when the ring is full it
  * drops the whole cycle and counts it. */
 int engine_tap_open(struct engine *e, uint32_t id, uint32_t frames, struct tap **out);
+/* Several taps that start on the same cycle (they line up to the sample):
+ * all are added in one graph change, or none. */
+int engine_tap_open_many(struct engine *e, const uint32_t *ids, uint32_t n, uint32_t frames,
+			 struct tap **out);
 void engine_tap_close(struct engine *e, struct tap *tap);
 /* Reader thread: copy up to max_frames stereo frames out; returns frames. */
 uint32_t tap_read(struct tap *tap, float *interleaved, uint32_t max_frames);

@@ -306,6 +306,37 @@ static void test_taps_and_gaps(void)
 	free(buf);
 }
 
+static void test_taps_line_up(void)
+{
+	struct engine *e = make_engine(0.0, 0.0);
+	const uint32_t n = PERIOD * 8;
+	float *ramp = malloc(n * 2 * sizeof(float));
+	float *a = malloc(2 * n * sizeof(float)), *b = malloc(2 * n * sizeof(float));
+	struct signal s = { { ramp, ramp }, n * 2, 0, 1, 0 };
+	struct tap *taps[2];
+	uint32_t id, ids[2], ga, gb;
+
+	for (uint32_t i = 0; i < n * 2; i++)
+		ramp[i] = (float)i / (float)(n * 2);
+	engine_add_custom(e, "ramp", "test", 1, ENGINE_TO_PUBLISH, signal_render, NULL, &s, &id);
+	engine_offline_run(e, PERIOD * 3, NULL, NULL);
+	ids[0] = id;
+	ids[1] = ENGINE_BUS_PUBLISH;
+	CHECK(engine_tap_open_many(e, ids, 2, 4096, taps) == 0, "two taps opened together");
+	engine_offline_run(e, PERIOD * 4, NULL, NULL);
+	ga = tap_read(taps[0], a, n);
+	gb = tap_read(taps[1], b, n);
+	CHECK(ga == PERIOD * 4 && gb == ga && !memcmp(a, b, ga * 2 * sizeof(float)),
+	      "taps opened together start on the same frame (%u, %u frames)", ga, gb);
+	ids[1] = 9999;
+	CHECK(engine_tap_open_many(e, ids, 2, 4096, taps) == -ENOENT,
+	      "an unknown node refuses the whole set");
+	engine_destroy(e);
+	free(ramp);
+	free(a);
+	free(b);
+}
+
 static void test_publish_retire_and_ordering(void)
 {
 	struct engine *e = make_engine(0.0, 0.0);
@@ -391,6 +422,7 @@ int main(void)
 	test_limiter_ceiling();
 	test_meters();
 	test_taps_and_gaps();
+	test_taps_line_up();
 	test_publish_retire_and_ordering();
 	test_bus_sends();
 	test_notices();
