@@ -1560,7 +1560,7 @@ int mixing_create(struct engine *e, const struct mixing_config *cfg, struct mixi
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&m->wake, &ca);
 	pthread_condattr_destroy(&ca);
-	if (pthread_create(&m->worker, NULL, worker_main, m) != 0) {
+	if (!cfg->manual && pthread_create(&m->worker, NULL, worker_main, m) != 0) {
 		pthread_cond_destroy(&m->wake);
 		pthread_mutex_destroy(&m->lock);
 		goto out_free;
@@ -1585,7 +1585,8 @@ void mixing_destroy(struct mixing *m)
 	m->quit = true;
 	pthread_cond_signal(&m->wake);
 	pthread_mutex_unlock(&m->lock);
-	pthread_join(m->worker, NULL);
+	if (!m->cfg.manual)
+		pthread_join(m->worker, NULL);
 	for (uint32_t i = 0; i < m->n_entries; i++) {
 		teardown(m, &m->mixes[i]);
 		unload_clip(&m->mixes[i]);

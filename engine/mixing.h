@@ -73,6 +73,7 @@ struct mixing_config {
 	uint32_t stream_ahead_ms;	/* reader look-ahead for streamed files */
 	double preload_max_s;		/* 20 s in the reference */
 	const char *media_dirs[4];	/* NULL-terminated; paths are confined to these */
+	bool manual;			/* no worker thread: mixing_sync() fills (benchmarks) */
 };
 
 struct mixing_info {
