@@ -11,6 +11,9 @@
 set -eu
 mode=${1:-all}
 
+# the unit suites that drive the graph run under the RT-safety shim (normal build)
+rt_unit="test_engine_offline test_mixing"
+
 unit() {	# unit BUILD PREFIX ENV [only...]
 	build=$1 prefix=$2 env=$3
 	shift 3
@@ -20,7 +23,12 @@ unit() {	# unit BUILD PREFIX ENV [only...]
 		if [ $# -gt 0 ]; then
 			case " $* " in *" $name "*) ;; *) continue ;; esac
 		fi
-		printf '%s%s\t%s %s\n' "$prefix" "$name" "$env" "$t"
+		shim=""
+		case " $rt_unit " in
+		*" $name "*) [ -z "$env" ] && [ -f "$build/librtcheck.so" ] &&
+			shim="LD_PRELOAD=$build/librtcheck.so AIRMIX_RTCHECK_LOG=$build/test-logs/$name.rtcheck" ;;
+		esac
+		printf '%s%s\t%s %s %s\n' "$prefix" "$name" "$env" "$shim" "$t"
 	done
 }
 

@@ -8,6 +8,7 @@
 #ifndef AIRMIX_TEST_CHECK_H
 #define AIRMIX_TEST_CHECK_H
 
+#include <dlfcn.h>
 #include <stdio.h>
 
 static int check_passed_;
@@ -25,6 +26,17 @@ static int check_failed_;
 		printf(__VA_ARGS__);                                              \
 		printf("\n");                                                     \
 		fflush(stdout);                                                   \
+	} while (0)
+
+/* When the RT-safety shim is preloaded (tests/suites.sh does it for the
+ * suites that drive the graph), one more check: no forbidden call on the RT
+ * thread during the whole run. */
+#define CHECK_RT_CLEAN()                                                          \
+	do {                                                                      \
+		unsigned long (*v_)(void);                                        \
+		*(void **)&v_ = dlsym(RTLD_DEFAULT, "airmix_rtcheck_violations"); \
+		if (v_)                                                           \
+			CHECK(v_() == 0, "no RT-safety violations (%lu)", v_());  \
 	} while (0)
 
 #define CHECK_DONE()                                                              \

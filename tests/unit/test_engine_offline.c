@@ -426,5 +426,6 @@ int main(void)
 	test_publish_retire_and_ordering();
 	test_bus_sends();
 	test_notices();
+	CHECK_RT_CLEAN();
 	return CHECK_DONE();
 }

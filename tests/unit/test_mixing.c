@@ -554,5 +554,6 @@ int main(void)
 	test_pitch_speed_rates();
 	test_stalled_reader();
 	remove_media();
+	CHECK_RT_CLEAN();
 	return CHECK_DONE();
 }
