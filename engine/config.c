@@ -196,6 +196,18 @@ static const struct key_def keys[] = {
 	INT("mixing", "stream_ahead_ms", mixing_stream_ahead_ms, 2000, "ms", RESTART, 200, 10000,
 	    "how far the reader decodes music files ahead of playback"),
 
+	INT("recorder", "header_interval_ms", recorder_header_interval_ms, 1000, "ms", RESTART,
+	    100, 60000, "how often a take's file headers are made valid and synced to disk"),
+	INT("recorder", "ring_ms", recorder_ring_ms, 4000, "ms", RESTART, 100, 60000,
+	    "audio buffered per track between the RT thread and the writer"),
+	INT("recorder", "warn_free_mb", recorder_warn_free_mb, 2048, "MB", RESTART, 0, 16777216,
+	    "free space on the recordings disk below which a warning is reported"),
+	INT("recorder", "min_free_mb", recorder_min_free_mb, 256, "MB", RESTART, 0, 16777216,
+	    "free space below which takes stop cleanly, 0 to record until the disk is full"),
+	STRING("recorder", "name_template", recorder_name_template, "%Y%m%d-%H%M%S-{track}",
+	       RESTART, KEY_NONEMPTY,
+	       "file name of each track: strftime fields and {track}; the extension is added"),
+
 	ENUM_STR("log", "level", log_level, "info", log_level_choices, LIVE,
 		 "log level: error, warning, info or debug"),
 };

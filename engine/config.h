@@ -86,6 +86,13 @@ struct airmix_config {
 	int mixing_max_ids;
 	int mixing_stream_ahead_ms;
 
+	/* [recorder] */
+	int recorder_header_interval_ms;	/* header made valid + fdatasync */
+	int recorder_ring_ms;			/* tap ring per track */
+	int recorder_warn_free_mb;		/* warning below this */
+	int recorder_min_free_mb;		/* takes stop below this */
+	char recorder_name_template[CONFIG_STR_MAX];	/* strftime + {track} */
+
 	/* [log] */
 	char log_level[16];		/* error, warning, info, debug */
 

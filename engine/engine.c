@@ -89,6 +89,7 @@ struct engine {
 	struct engine_options opts;
 	struct history *hist;
 	struct mixing *mixing;
+	struct recorder *recorder;
 	struct rt rt;
 
 	pthread_mutex_t lock;	/* control side: model, command producer, reaping */
@@ -106,7 +107,7 @@ struct engine {
 	struct clock_backend *backend;
 	uint32_t n_inputs;
 	uint32_t tone_id;	/* the [tone] line-up tone node, 0 when off */
-	bool running;
+	_Atomic bool running;	/* read by status calls on any thread */
 	_Atomic uint32_t period;
 	_Atomic bool clock_lost;
 	_Atomic uint64_t xruns;
@@ -892,6 +893,16 @@ void engine_set_mixing(struct engine *e, struct mixing *m)
 struct mixing *engine_mixing(struct engine *e)
 {
 	return e->mixing;
+}
+
+void engine_set_recorder(struct engine *e, struct recorder *r)
+{
+	e->recorder = r;
+}
+
+struct recorder *engine_recorder(struct engine *e)
+{
+	return e->recorder;
 }
 
 void engine_get_status(struct engine *e, struct engine_status *st)

@@ -112,6 +112,11 @@ struct history *engine_history(struct engine *e);
 struct mixing;
 void engine_set_mixing(struct engine *e, struct mixing *m);
 struct mixing *engine_mixing(struct engine *e);
+/* The recorder (disk takes) the daemon runs on this engine (NULL when none);
+ * set once at start-up, before the web admin starts. */
+struct recorder;
+void engine_set_recorder(struct engine *e, struct recorder *r);
+struct recorder *engine_recorder(struct engine *e);
 void engine_get_status(struct engine *e, struct engine_status *st);
 
 /* Apply the live-changeable keys of a new config (SIGHUP, settings API). */

@@ -275,7 +275,36 @@ static const struct airmix_error_def error_table[] = {
 	E(API, API_TOO_MANY_SUBSCRIBERS, "API_TOO_MANY_SUBSCRIBERS", ERROR, 429,
 	  "too many event subscribers"),
 
-	/* ---- recorder 5000..5999: codes arrive with the recorder (issue 5) */
+	/* ---- recorder 5000..5999 */
+	E(RECORDER, RECORDER_TAKE_STARTED, "RECORDER_TAKE_STARTED", STATE, 201, "take started"),
+	E(RECORDER, RECORDER_TAKE_STOPPED, "RECORDER_TAKE_STOPPED", STATE, 200, "take stopped"),
+	E(RECORDER, RECORDER_TAKE_NOT_FOUND, "RECORDER_TAKE_NOT_FOUND", ERROR, 404, "no such take"),
+	E(RECORDER, RECORDER_UNKNOWN_TRACK, "RECORDER_UNKNOWN_TRACK", ERROR, 404,
+	  "no such track to record"),
+	E(RECORDER, RECORDER_INVALID_FORMAT, "RECORDER_INVALID_FORMAT", ERROR, 400,
+	  "unsupported file format or sample width"),
+	E(RECORDER, RECORDER_TAKE_RUNNING, "RECORDER_TAKE_RUNNING", ERROR, 409,
+	  "take is still recording"),
+	E(RECORDER, RECORDER_NOT_RECORDING, "RECORDER_NOT_RECORDING", ERROR, 409,
+	  "take is not recording"),
+	E(RECORDER, RECORDER_TOO_MANY_TRACKS, "RECORDER_TOO_MANY_TRACKS", ERROR, 400,
+	  "too many tracks in one take"),
+	E(RECORDER, RECORDER_OVERRUN, "RECORDER_OVERRUN", WARNING, 500,
+	  "writer fell behind: frames dropped and replaced by silence"),
+	E(RECORDER, RECORDER_DISK_LOW, "RECORDER_DISK_LOW", WARNING, 507,
+	  "free space on the recordings disk is low"),
+	E(RECORDER, RECORDER_DISK_FULL, "RECORDER_DISK_FULL", ERROR, 507,
+	  "recordings disk is full: take stopped"),
+	E(RECORDER, RECORDER_WRITE_FAILED, "RECORDER_WRITE_FAILED", ERROR, 500,
+	  "writing a take failed: take stopped"),
+	E(RECORDER, RECORDER_OPEN_FAILED, "RECORDER_OPEN_FAILED", ERROR, 500,
+	  "cannot create a take file"),
+	E(RECORDER, RECORDER_FILE_RECOVERED, "RECORDER_FILE_RECOVERED", WARNING, 200,
+	  "unfinished take file recovered"),
+	E(RECORDER, RECORDER_RECOVERY_FAILED, "RECORDER_RECOVERY_FAILED", ERROR, 500,
+	  "unfinished take file could not be recovered"),
+	E(RECORDER, RECORDER_TOO_MANY_TAKES, "RECORDER_TOO_MANY_TAKES", ERROR, 409,
+	  "too many takes at once"),
 };
 
 /* Extra names accepted by airmix_error_by_name(): spellings other SDKs use. */

@@ -75,6 +75,11 @@ static const struct spec spec[] = {
 	{ "history", "flush_ms", "int", "ms", false, 10, 10000, NULL, 0 },
 	{ "mixing", "max_ids", "int", "ids", false, 1, 1024, NULL, 0 },
 	{ "mixing", "stream_ahead_ms", "int", "ms", false, 200, 10000, NULL, 0 },
+	{ "recorder", "header_interval_ms", "int", "ms", false, 100, 60000, NULL, 0 },
+	{ "recorder", "ring_ms", "int", "ms", false, 100, 60000, NULL, 0 },
+	{ "recorder", "warn_free_mb", "int", "MB", false, 0, 16777216, NULL, 0 },
+	{ "recorder", "min_free_mb", "int", "MB", false, 0, 16777216, NULL, 0 },
+	{ "recorder", "name_template", "string", "", false, 0, 0, NULL, true },
 	{ "log", "level", "enum", "", true, 0, 0, "error,warning,info,debug", 0 },
 };
 #define SPEC_COUNT (sizeof(spec) / sizeof(spec[0]))
