@@ -5,9 +5,12 @@
  * One thread (SCHED_FIFO at cfg rt_priority when the system allows it, else
  * normal priority with a log line) sleeps until absolute deadlines one period
  * apart on CLOCK_MONOTONIC and runs a cycle at each. Inputs are silence and
- * outputs go nowhere but the engine's taps. A wake-up later than a whole
- * period counts as an xrun and the schedule restarts from now, so a stall
- * never turns into a burst of catch-up cycles.
+ * outputs go nowhere but the engine's taps. There is no device buffer to
+ * underrun: a late wake-up (a busy or virtual machine) is caught up by
+ * running the missed cycles at once, so that the sample count keeps pace
+ * with the wall clock for recorders and pushers, whose rings absorb the
+ * short burst. Only a stall longer than CATCH_UP_MS drops cycles: that counts
+ * as an xrun and the schedule restarts from now.
  *
  * Threads: open/start/stop/close on the control thread; the clock thread
  * calls host->process (the sleep is outside the engine's RT-marked code).
@@ -24,6 +27,8 @@
 #include "clock.h"
 #include "config.h"
 #include "log.h"
+
+#define CATCH_UP_MS 100
 
 struct clock_backend {
 	struct clock_host host;
@@ -52,6 +57,9 @@ static void *clock_main(void *arg)
 {
 	struct clock_backend *b = arg;
 	const long long period_ns = (long long)b->period * 1000000000LL / b->rate;
+	const long long catch_up_ns = CATCH_UP_MS * 1000000LL > 4 * period_ns
+					      ? CATCH_UP_MS * 1000000LL
+					      : 4 * period_ns;
 	struct clock_io io = {
 		.nframes = b->period,
 		.outputs = b->out,
@@ -63,11 +71,13 @@ static void *clock_main(void *arg)
 		b->host.process(b->host.user, &io);
 		add_ns(&next, period_ns);
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (diff_ns(&now, &next) > period_ns) {
+		if (diff_ns(&now, &next) > catch_up_ns) {
 			b->host.xrun(b->host.user);
 			next = now;
 			continue;
 		}
+		if (diff_ns(&now, &next) >= 0)
+			continue;	/* late: catch up at once */
 		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR)
 			;
 	}
