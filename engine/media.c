@@ -1,5 +1,5 @@
 /* media.c - audio file decoding for the mixing manager: libsndfile or
- * libavformat/libavcodec sources, track to stereo mapping, SpeexDSP
+ * libavformat/libavcodec sources, track to stereo mapping, libsoxr
  * resampling to the engine rate, exact seeking, whole-clip preloads and
  * EBU R128 loudness. See media.h for the design.
  *
@@ -25,7 +25,7 @@
 #include <libavformat/avformat.h>
 #include <libavutil/avutil.h>
 #include <sndfile.h>
-#include <speex/speex_resampler.h>
+#include <soxr.h>
 
 #define CHUNK_FRAMES 1024u	/* source frames per decode step */
 #define ERR_MAX 384
@@ -52,12 +52,12 @@ struct media {
 	bool src_eof;
 
 	/* resampler stage (NULL when the rates are equal) */
-	SpeexResamplerState *rs;
+	soxr_t rs;
 	uint32_t grid_in, grid_out;	/* rates divided by their gcd */
 	uint32_t preroll;	/* source frames the filter needs to fill */
 	float *in;		/* CHUNK_FRAMES stereo source frames */
 	uint32_t in_len, in_off;
-	int64_t flushed;	/* zero frames fed after the end */
+	bool drained;		/* the resampler gave all it held after the end */
 	float *scratch;		/* CHUNK_FRAMES stereo frames for seeks */
 
 	int64_t out_pos;	/* engine-rate frame media_read() writes next */
@@ -699,8 +699,11 @@ static int select_track(struct media *m, uint32_t track, char *err, size_t errle
 
 static int pipeline_init(struct media *m, char *err, size_t errlen)
 {
+	soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
+	soxr_quality_spec_t quality = soxr_quality_spec(MEDIA_RESAMPLE_QUALITY, 0);
+	soxr_runtime_spec_t runtime = soxr_runtime_spec(1);
+	soxr_error_t e = NULL;
 	uint32_t g;
-	int e = 0;
 
 	if (m->info.source_rate > MAX_RATE || m->info.engine_rate > MAX_RATE)
 		return fail(err, errlen, -ENOTSUP, "unsupported sample rate %u Hz",
@@ -713,16 +716,15 @@ static int pipeline_init(struct media *m, char *err, size_t errlen)
 					 : m->info.frames * 1000.0 / m->info.engine_rate;
 	if (m->info.source_rate == m->info.engine_rate)
 		return 0;
-	m->rs = speex_resampler_init(2, m->info.source_rate, m->info.engine_rate,
-				     MEDIA_RESAMPLE_QUALITY, &e);
+	m->rs = soxr_create(m->info.source_rate, m->info.engine_rate, 2, &e, &io, &quality,
+			    &runtime);
 	if (!m->rs)
 		return fail(err, errlen, -ENOMEM, "cannot create the resampler (%u to %u Hz): %s",
-			    m->info.source_rate, m->info.engine_rate, speex_resampler_strerror(e));
-	speex_resampler_skip_zeros(m->rs);
+			    m->info.source_rate, m->info.engine_rate, e ? e : "soxr_create failed");
 	g = gcd_u32(m->info.source_rate, m->info.engine_rate);
 	m->grid_in = m->info.source_rate / g;
 	m->grid_out = m->info.engine_rate / g;
-	m->preroll = 2 * (uint32_t)speex_resampler_get_input_latency(m->rs) + 16;
+	m->preroll = MEDIA_RESAMPLE_PREROLL;
 	m->in = malloc(sizeof(float) * 2 * CHUNK_FRAMES);
 	m->scratch = malloc(sizeof(float) * 2 * CHUNK_FRAMES);
 	if (!m->in || !m->scratch)
@@ -826,8 +828,7 @@ void media_close(struct media *m)
 	av_packet_free(&m->pkt);
 	avcodec_free_context(&m->dec);
 	avformat_close_input(&m->fmt);
-	if (m->rs)
-		speex_resampler_destroy(m->rs);
+	soxr_delete(m->rs);
 	free(m->in);
 	free(m->scratch);
 	free(m->raw);
@@ -837,22 +838,26 @@ void media_close(struct media *m)
 
 /* ---- reading ---- */
 
-/* Feeds zeros after the end until the output reaches round(source frames *
- * ratio), the exact resampled length. */
+/* After the end: drain what the resampler holds, then pad with silence, up
+ * to round(source frames * ratio), the exact resampled length. */
 static uint32_t resample_flush(struct media *m, int64_t pos, float *out, uint32_t frames)
 {
 	int64_t target = rescale_frames(m->src_pos, m->info.source_rate, m->info.engine_rate);
-	spx_uint32_t inl, outl;
+	size_t odone = 0;
 
-	if (pos >= target || m->flushed > 4 * (int64_t)m->preroll + m->grid_in)
+	if (pos >= target)
 		return 0;
-	inl = CHUNK_FRAMES;
-	outl = frames;
-	if (target - pos < outl)
-		outl = (spx_uint32_t)(target - pos);
-	speex_resampler_process_interleaved_float(m->rs, m->in, &inl, out, &outl);
-	m->flushed += inl;
-	return outl;
+	if (target - pos < frames)
+		frames = (uint32_t)(target - pos);
+	if (!m->drained) {
+		soxr_process(m->rs, NULL, 0, NULL, out, frames, &odone);
+		m->drained = odone == 0;
+	}
+	if (odone == 0) {
+		memset(out, 0, sizeof(float) * 2 * frames);
+		odone = frames;
+	}
+	return (uint32_t)odone;
 }
 
 static long resample_read(struct media *m, float *out, uint32_t frames)
@@ -860,7 +865,7 @@ static long resample_read(struct media *m, float *out, uint32_t frames)
 	uint32_t done = 0;
 
 	while (done < frames) {
-		spx_uint32_t inl, outl;
+		size_t inl, outl;
 
 		if (m->in_off == m->in_len && !m->src_eof) {
 			long n = source_read(m, m->in, CHUNK_FRAMES);
@@ -869,10 +874,8 @@ static long resample_read(struct media *m, float *out, uint32_t frames)
 				return n;
 			m->in_len = (uint32_t)n;
 			m->in_off = 0;
-			if (n == 0) {	/* m->in becomes the zeros that flush the filter */
-				memset(m->in, 0, sizeof(float) * 2 * CHUNK_FRAMES);
+			if (n == 0)
 				source_ended(m);
-			}
 			continue;
 		}
 		if (m->src_eof) {
@@ -882,12 +885,10 @@ static long resample_read(struct media *m, float *out, uint32_t frames)
 			done += outl;
 			continue;
 		}
-		inl = m->in_len - m->in_off;
-		outl = frames - done;
-		speex_resampler_process_interleaved_float(m->rs, m->in + 2 * m->in_off, &inl,
-							  out + 2 * done, &outl);
-		m->in_off += inl;
-		done += outl;
+		soxr_process(m->rs, m->in + 2 * m->in_off, m->in_len - m->in_off, &inl,
+			     out + 2 * done, frames - done, &outl);
+		m->in_off += (uint32_t)inl;
+		done += (uint32_t)outl;
 	}
 	return (long)done;
 }
@@ -970,10 +971,9 @@ int media_seek(struct media *m, int64_t engine_frame)
 		s0 -= s0 % m->grid_in;
 		r = source_seek(m, s0);
 		if (r == 0) {
-			speex_resampler_reset_mem(m->rs);
-			speex_resampler_skip_zeros(m->rs);
+			soxr_clear(m->rs);
 			m->in_len = m->in_off = 0;
-			m->flushed = 0;
+			m->drained = false;
 			m->out_pos = s0 / m->grid_in * m->grid_out;
 			r = skip_to(m, engine_frame);
 		}

@@ -6,7 +6,7 @@
  * A struct media is one decoding pipeline: a source (libsndfile for
  * WAV/RF64/BWF, FLAC, Ogg Vorbis/Opus, MP3 and the other formats it reads;
  * libavformat + libavcodec for MP4/M4A/AAC, Matroska, MPEG-TS and whatever
- * libsndfile refuses) -> the selected track mapped to stereo -> a SpeexDSP
+ * libsndfile refuses) -> the selected track mapped to stereo -> a libsoxr
  * resampler when the source rate differs from the engine rate. With equal
  * rates nothing touches the samples: a 16-bit or float WAV comes out exactly
  * as sf_readf_float() gives it.
@@ -68,10 +68,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <soxr.h>
+
 struct media;
 
-/* SpeexDSP resampler quality (0..10) used for every rate conversion. */
-#define MEDIA_RESAMPLE_QUALITY 6
+/* libsoxr quality recipe used for every rate conversion (high quality: 20-bit
+ * precision, flat passband), and the source frames a seek decodes before its
+ * target so that the filter is full when the target frame comes out. */
+#define MEDIA_RESAMPLE_QUALITY SOXR_HQ
+#define MEDIA_RESAMPLE_PREROLL 2048
 /* Most tracks a file can offer; further streams or channel pairs are ignored. */
 #define MEDIA_MAX_TRACKS 32
 
