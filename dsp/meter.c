@@ -34,9 +34,29 @@ void meter_reset(struct meter *m)
 	atomic_store_explicit(&m->extra_bits, 0, memory_order_relaxed);
 }
 
-void meter_accumulate(struct meter *m, uint32_t channel, const float *x, uint32_t n)
+/* Both versions keep four lanes (lane k takes samples i with i % 4 == k, the
+ * tail goes to lane 0) and fold them in lane order, so they agree bit for bit. */
+static void fold_lanes(struct meter *m, uint32_t channel, const float peak[4], const float sum[4])
 {
-	/* Four partial sums in a fixed order: vectorisable and deterministic. */
+	for (int k = 0; k < 4; k++) {
+		if (peak[k] > m->acc_peak[channel])
+			m->acc_peak[channel] = peak[k];
+		m->acc_sumsq[channel] += sum[k];
+	}
+}
+
+static void tail(const float *x, uint32_t i, uint32_t n, float peak[4], float sum[4])
+{
+	for (; i < n; i++) {
+		float a = fabsf(x[i]);
+
+		peak[0] = a > peak[0] ? a : peak[0];
+		sum[0] += x[i] * x[i];
+	}
+}
+
+void meter_accumulate_ref(struct meter *m, uint32_t channel, const float *x, uint32_t n)
+{
 	float peak[4] = { 0 }, sum[4] = { 0 };
 	uint32_t i = 0;
 
@@ -49,17 +69,35 @@ void meter_accumulate(struct meter *m, uint32_t channel, const float *x, uint32_
 			sum[k] += v * v;
 		}
 	}
-	for (; i < n; i++) {
-		float a = fabsf(x[i]);
+	tail(x, i, n, peak, sum);
+	fold_lanes(m, channel, peak, sum);
+}
 
-		peak[0] = a > peak[0] ? a : peak[0];
-		sum[0] += x[i] * x[i];
+/* The same with GCC/Clang vector types: one SSE/NEON register per quantity. */
+typedef float v4sf __attribute__((vector_size(16)));
+typedef int32_t v4si __attribute__((vector_size(16)));
+
+void meter_accumulate(struct meter *m, uint32_t channel, const float *x, uint32_t n)
+{
+	const v4si abs_mask = { 0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff };
+	v4sf peak = { 0 }, sum = { 0 };
+	float p[4], s[4];
+	uint32_t i = 0;
+
+	for (; i + 4 <= n; i += 4) {
+		v4sf v, a;
+		v4si bigger;
+
+		memcpy(&v, x + i, sizeof(v));
+		a = (v4sf)((v4si)v & abs_mask);
+		bigger = a > peak;
+		peak = (v4sf)(((v4si)a & bigger) | ((v4si)peak & ~bigger));
+		sum += v * v;
 	}
-	for (int k = 0; k < 4; k++) {
-		if (peak[k] > m->acc_peak[channel])
-			m->acc_peak[channel] = peak[k];
-		m->acc_sumsq[channel] += sum[k];
-	}
+	memcpy(p, &peak, sizeof(p));
+	memcpy(s, &sum, sizeof(s));
+	tail(x, i, n, p, s);
+	fold_lanes(m, channel, p, s);
 }
 
 void meter_advance(struct meter *m, uint32_t n, uint32_t window_frames)

@@ -32,8 +32,10 @@ struct meter {
 
 /* Any thread, before the meter is used by RT. */
 void meter_reset(struct meter *m);
-/* RT: add n frames of one channel. */
+/* RT: add n frames of one channel (vector version, and the plain C
+ * reference it is tested against: both give identical results). */
 void meter_accumulate(struct meter *m, uint32_t channel, const float *x, uint32_t n);
+void meter_accumulate_ref(struct meter *m, uint32_t channel, const float *x, uint32_t n);
 /* RT: count n frames; publishes and restarts the window when it is full. */
 void meter_advance(struct meter *m, uint32_t n, uint32_t window_frames);
 /* Any thread. */
