@@ -65,7 +65,6 @@
 
 struct player {
 	struct spsc_ring ring;		/* stereo frames, worker -> RT */
-	float *tmp;			/* RT scratch: interleaved, max period */
 	uint32_t max_period;
 	_Atomic int paused;
 	_Atomic int dual_mono;
@@ -130,9 +129,16 @@ static void player_render(void *state, float *const *out, uint32_t n)
 		memset(out[1], 0, n * sizeof(float));
 		return;
 	}
-	got = spsc_ring_pop_n(&p->ring, p->tmp, n);
-	deinterleave(p, p->tmp, out[0], out[1], got,
-		     atomic_load_explicit(&p->dual_mono, memory_order_relaxed));
+	{
+		int mode = atomic_load_explicit(&p->dual_mono, memory_order_relaxed);
+		uint32_t na, nb;
+		void *a, *b;
+
+		got = spsc_ring_peek(&p->ring, n, &a, &na, &b, &nb);
+		deinterleave(p, a, out[0], out[1], na, mode);
+		deinterleave(p, b, out[0] + na, out[1] + na, nb, mode);
+		spsc_ring_consume(&p->ring, got);
+	}
 	if (got < n) {
 		memset(out[0] + got, 0, (n - got) * sizeof(float));
 		memset(out[1] + got, 0, (n - got) * sizeof(float));
@@ -154,7 +160,6 @@ static void player_free(void *state)
 	struct player *p = state;
 
 	spsc_ring_free(&p->ring);
-	free(p->tmp);
 	free(p);
 }
 
@@ -165,9 +170,7 @@ static struct player *player_new(uint32_t ring_frames, uint32_t max_period)
 	if (!p)
 		return NULL;
 	p->max_period = max_period;
-	p->tmp = calloc(2 * (size_t)max_period, sizeof(float));
-	if (!p->tmp || spsc_ring_init(&p->ring, ring_frames, 2 * sizeof(float)) < 0) {
-		free(p->tmp);
+	if (spsc_ring_init(&p->ring, ring_frames, 2 * sizeof(float)) < 0) {
 		free(p);
 		return NULL;
 	}

@@ -112,6 +112,29 @@ uint32_t spsc_ring_pop_n(struct spsc_ring *ring, void *elems, uint32_t max)
 	return n;
 }
 
+uint32_t spsc_ring_peek(struct spsc_ring *ring, uint32_t max, void **a, uint32_t *na, void **b,
+			uint32_t *nb)
+{
+	uint32_t r = atomic_load_explicit(&ring->read, memory_order_relaxed);
+	uint32_t w = atomic_load_explicit(&ring->write, memory_order_acquire);
+	uint32_t n = w - r < max ? w - r : max;
+	uint32_t start = r & ring->mask;
+	uint32_t first = ring->mask + 1 - start < n ? ring->mask + 1 - start : n;
+
+	*a = ring->data + (size_t)start * ring->elem_size;
+	*na = first;
+	*b = ring->data;
+	*nb = n - first;
+	return n;
+}
+
+void spsc_ring_consume(struct spsc_ring *ring, uint32_t n)
+{
+	uint32_t r = atomic_load_explicit(&ring->read, memory_order_relaxed);
+
+	atomic_store_explicit(&ring->read, r + n, memory_order_release);
+}
+
 void spsc_ring_clear(struct spsc_ring *ring)
 {
 	uint32_t w = atomic_load_explicit(&ring->write, memory_order_acquire);

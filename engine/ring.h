@@ -62,6 +62,13 @@ static inline bool spsc_ring_pop(struct spsc_ring *ring, void *elem)
 	return spsc_ring_pop_n(ring, elem, 1) == 1;
 }
 
+/* Consumer: up to max readable elements in place, as one or two contiguous
+ * spans (the second when they wrap), without copying; then
+ * spsc_ring_consume() releases what was used. Returns *na + *nb. */
+uint32_t spsc_ring_peek(struct spsc_ring *ring, uint32_t max, void **a, uint32_t *na, void **b,
+			uint32_t *nb);
+void spsc_ring_consume(struct spsc_ring *ring, uint32_t n);
+
 /* Consumer: drop everything currently readable. */
 void spsc_ring_clear(struct spsc_ring *ring);
 

@@ -245,6 +245,35 @@ static void *consumer(void *arg)
 	return NULL;
 }
 
+/* peek/consume: in-place spans that wrap, then release. */
+static void test_peek(void)
+{
+	struct spsc_ring r;
+	uint32_t v, na, nb, ok = 1;
+	void *a, *b;
+
+	spsc_ring_init(&r, 8, sizeof(uint32_t));
+	for (v = 0; v < 6; v++)
+		spsc_ring_push(&r, &v);
+	for (v = 0; v < 5; v++)
+		spsc_ring_pop(&r, &(uint32_t){ 0 });
+	for (v = 6; v < 12; v++)
+		spsc_ring_push(&r, &v);	/* 7 readable: 5..11, wrapping after 7 */
+	CHECK(spsc_ring_peek(&r, 100, &a, &na, &b, &nb) == 7 && na == 3 && nb == 4,
+	      "peek gives two spans across the wrap (%u + %u)", na, nb);
+	for (uint32_t i = 0; i < na; i++)
+		ok &= ((uint32_t *)a)[i] == 5 + i;
+	for (uint32_t i = 0; i < nb; i++)
+		ok &= ((uint32_t *)b)[i] == 8 + i;
+	CHECK(ok, "the spans hold the elements in order");
+	CHECK(spsc_ring_readable(&r) == 7, "peek does not consume");
+	spsc_ring_consume(&r, 4);
+	CHECK(spsc_ring_pop(&r, &v) && v == 9, "consume releases what was used");
+	CHECK(spsc_ring_peek(&r, 1, &a, &na, &b, &nb) == 1 && na == 1 && nb == 0,
+	      "peek honours max");
+	spsc_ring_free(&r);
+}
+
 static void test_stress(void)
 {
 	static struct stress s;
@@ -277,6 +306,7 @@ int main(void)
 	test_init();
 	test_order_full_empty();
 	test_index_wrap();
+	test_peek();
 	test_stress();
 	return CHECK_DONE();
 }
