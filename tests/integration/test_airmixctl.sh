@@ -125,9 +125,11 @@ run tone rm "$id2"
 check "tone rm" test "$rc" = 0 -a "$out" = "removed node $id2"
 run tone rm "$id2"
 check "tone rm twice" test "$rc" = 1 -a -n "$(echo "$err" | grep 'ENGINE_NODE_NOT_FOUND')"
-run --json history --code 4003 --limit 1
-check "the CLI's bad request is in the history" \
+bad_request_stored() {	# the history writer batches rows: poll until it wrote this one
+	run --json history --code 4003 --limit 1
 	test "$(json_get 'd["rows"][0]["request"].startswith("PUT /api/v1/graph/nodes/")' <<<"$out")" = True
+}
+check "the CLI's bad request is in the history" wait_for 5 bad_request_stored
 
 # ---- unreachable server: exit 2
 dead=$(free_port)
