@@ -207,6 +207,7 @@ struct mix {
 	int pitch, speed, dual_mono, track, tracks;
 	double loudness_target, loudness_measured;
 	bool loudness_known;
+	bool loudness_wanted;	/* the analysis thread should measure this file */
 	/* worker */
 	RubberBandState stretch;
 	uint32_t stretch_discard;	/* start-delay frames still to drop */
@@ -234,6 +235,8 @@ struct mixing {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	pthread_t worker;
+	pthread_cond_t analysis_wake;
+	pthread_t analysis;
 	bool quit;
 	_Atomic int stall_ms;	/* test hook: the worker sleeps once */
 	struct mix *mixes;	/* cfg.max_ids * 2 entries: active and remembered */
@@ -463,19 +466,65 @@ static float loudness_gain(const struct mix *x)
 	return (float)(g > ENGINE_GAIN_MAX ? ENGINE_GAIN_MAX : g);
 }
 
+/* A clip in memory is measured at once (20 s at most); a streamed file is
+ * measured by the analysis thread, which decodes it without holding the lock
+ * so that neither the worker nor the API waits for a long file. */
 static void measure_loudness(struct mixing *m, struct mix *x)
 {
-	char err[256];
-
 	if (x->loudness_known)
 		return;
 	if (x->clip) {
 		x->loudness_measured = clip_loudness(m, x->clip, x->clip_frames);
-	} else if (media_loudness(x->path, (uint32_t)x->track, &x->loudness_measured, err,
-				  sizeof(err)) < 0) {
-		x->loudness_measured = -HUGE_VAL;
+		x->loudness_known = true;
+		return;
 	}
-	x->loudness_known = true;
+	x->loudness_wanted = true;
+	pthread_cond_signal(&m->analysis_wake);
+}
+
+static struct mix *next_to_measure(struct mixing *m)
+{
+	for (uint32_t i = 0; i < m->n_entries; i++)
+		if (m->mixes[i].used && m->mixes[i].loudness_wanted)
+			return &m->mixes[i];
+	return NULL;
+}
+
+static void apply_volumes(struct mixing *m, struct mix *x);
+
+/* The analysis thread: integrated loudness of streamed files. */
+static void *analysis_main(void *arg)
+{
+	struct mixing *m = arg;
+
+	pthread_mutex_lock(&m->lock);
+	while (!m->quit) {
+		struct mix *x = next_to_measure(m);
+		char path[PATH_MAX], err[256];
+		double lufs = -HUGE_VAL;
+		int id, track;
+
+		if (!x) {
+			pthread_cond_wait(&m->analysis_wake, &m->lock);
+			continue;
+		}
+		x->loudness_wanted = false;
+		snprintf(path, sizeof(path), "%s", x->path);
+		id = x->id;
+		track = x->track;
+		pthread_mutex_unlock(&m->lock);
+		if (media_loudness(path, (uint32_t)track, &lufs, err, sizeof(err)) < 0)
+			lufs = -HUGE_VAL;
+		pthread_mutex_lock(&m->lock);
+		x = find(m, id);
+		if (x && !strcmp(x->path, path) && x->track == track) {
+			x->loudness_measured = lufs;
+			x->loudness_known = true;
+			apply_volumes(m, x);
+		}
+	}
+	pthread_mutex_unlock(&m->lock);
+	return NULL;
 }
 
 /* ---- sources: reading, looping, stretching (control or worker, m->lock) -- */
@@ -1001,6 +1050,10 @@ int mixing_start(struct mixing *m, int id, const char *path, const struct mixing
 		teardown(m, x);
 		emit(m, x, MIXING_STOPPED, MIXING_OK, "stopped: id %d restarted", id);
 	}
+	if (strcmp(x->path, real)) {	/* another file: its loudness is unknown */
+		x->loudness_known = false;
+		x->loudness_wanted = false;
+	}
 	snprintf(x->path, sizeof(x->path), "%s", real);
 	x->cfg = *c;
 	x->cfg.progress_interval_ms = round_interval(c->progress_interval_ms);
@@ -1012,6 +1065,8 @@ int mixing_start(struct mixing *m, int id, const char *path, const struct mixing
 		ret = MIXING_START_FAILED;
 		goto out_unlock;
 	}
+	if (x->loudness_target <= 0.0)
+		measure_loudness(m, x);
 	emit(m, x, MIXING_PLAYING, MIXING_OK, "playing %s from %lld ms, play count %d", path,
 	     (long long)c->position_ms, c->play_count);
 	pthread_cond_signal(&m->wake);
@@ -1563,14 +1618,24 @@ int mixing_create(struct engine *e, const struct mixing_config *cfg, struct mixi
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&m->wake, &ca);
 	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&m->analysis_wake, NULL);
+	if (pthread_create(&m->analysis, NULL, analysis_main, m) != 0)
+		goto out_sync;
 	if (!cfg->manual && pthread_create(&m->worker, NULL, worker_main, m) != 0) {
-		pthread_cond_destroy(&m->wake);
-		pthread_mutex_destroy(&m->lock);
-		goto out_free;
+		pthread_mutex_lock(&m->lock);
+		m->quit = true;
+		pthread_cond_signal(&m->analysis_wake);
+		pthread_mutex_unlock(&m->lock);
+		pthread_join(m->analysis, NULL);
+		goto out_sync;
 	}
 	*out = m;
 	return 0;
 
+out_sync:
+	pthread_cond_destroy(&m->analysis_wake);
+	pthread_cond_destroy(&m->wake);
+	pthread_mutex_destroy(&m->lock);
 out_free:
 	free(m->mixes);
 	free(m->work_in);
@@ -1587,13 +1652,16 @@ void mixing_destroy(struct mixing *m)
 	pthread_mutex_lock(&m->lock);
 	m->quit = true;
 	pthread_cond_signal(&m->wake);
+	pthread_cond_signal(&m->analysis_wake);
 	pthread_mutex_unlock(&m->lock);
 	if (!m->cfg.manual)
 		pthread_join(m->worker, NULL);
+	pthread_join(m->analysis, NULL);
 	for (uint32_t i = 0; i < m->n_entries; i++) {
 		teardown(m, &m->mixes[i]);
 		unload_clip(&m->mixes[i]);
 	}
+	pthread_cond_destroy(&m->analysis_wake);
 	pthread_cond_destroy(&m->wake);
 	pthread_mutex_destroy(&m->lock);
 	free(m->mixes);

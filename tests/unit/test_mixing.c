@@ -416,6 +416,15 @@ static double frequency(const float *x, uint32_t n)
 	return count > 1 ? (count - 1) * (double)RATE / (last - first) : 0.0;
 }
 
+static float last_peak(const float *x, uint32_t n)
+{
+	float p = 0.0f;
+
+	for (uint32_t i = 0; i < n; i++)
+		p = fabsf(x[i]) > p ? fabsf(x[i]) : p;
+	return p;
+}
+
 /* End of the sound: the last sample that is not silence. */
 static uint32_t last_sound(const float *x, uint32_t n)
 {
@@ -470,6 +479,40 @@ static void test_pitch_speed_rates(void)
 	play_and_measure("sine22.wav", 0, 100, &f, &len);
 	CHECK(fabs(f / 440.0 - 1.0) < 0.005, "a 22.05 kHz file plays at its pitch (%.2f Hz)", f);
 	CHECK(abs((int)len - (int)dur) <= PERIOD, "and its length (%u frames)", len);
+}
+
+/* ---- loudness ------------------------------------------------------------ */
+
+static void test_loudness(void)
+{
+	struct rig r;
+	struct mixing_info info;
+	uint32_t n = PERIOD * 200;
+	float **o = outs(n);
+	double ratio;
+
+	rig_open(&r, 64);
+	/* sine48.wav: a 0.5 (-6 dBFS) mono 440 Hz sine measured as one channel:
+	 * -6 dB, -3 dB for a sine, -0.7 dB of K-weighting at 440 Hz: -9.7 LUFS */
+	mixing_start(r.m, 1, "sine48.wav", &once_publish);
+	CHECK(mixing_set_loudness(r.m, 1, -15.0) == MIXING_OK, "set loudness -15 LUFS");
+	for (int i = 0; i < 300; i++) {
+		mixing_get_info(r.m, 1, &info);
+		if (isfinite(info.loudness_measured))
+			break;
+		usleep(10000);
+	}
+	CHECK(fabs(info.loudness_measured + 9.7) < 0.3, "the file measures -9.7 LUFS (%.2f)",
+	      info.loudness_measured);
+	run(&r, n, o);
+	ratio = 20.0 * log10(last_peak(o[0] + n / 2, n / 2) / 0.5 + 1e-12);
+	CHECK(fabs(ratio - (-15.0 - info.loudness_measured)) < 0.1,
+	      "the gain brings it to the target (%.2f dB)", ratio);
+	CHECK(mixing_set_loudness(r.m, 1, -100.0) == MIXING_OK, "below -70 is taken as -70");
+	mixing_get_info(r.m, 1, &info);
+	CHECK(info.loudness_target == -70.0, "clamped to -70 LUFS");
+	rig_close(&r);
+	outs_free(o);
 }
 
 /* ---- a reader that stalls ------------------------------------------------ */
@@ -552,6 +595,7 @@ int main(void)
 	test_bit_exact_and_volume();
 	test_loops_and_seek();
 	test_pitch_speed_rates();
+	test_loudness();
 	test_stalled_reader();
 	remove_media();
 	CHECK_RT_CLEAN();
