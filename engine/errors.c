@@ -305,6 +305,8 @@ static const struct airmix_error_def error_table[] = {
 	  "unfinished take file could not be recovered"),
 	E(RECORDER, RECORDER_TOO_MANY_TAKES, "RECORDER_TOO_MANY_TAKES", ERROR, 409,
 	  "too many takes at once"),
+	E(RECORDER, RECORDER_TOO_MANY_MARKERS, "RECORDER_TOO_MANY_MARKERS", ERROR, 409,
+	  "too many markers in one take"),
 };
 
 /* Extra names accepted by airmix_error_by_name(): spellings other SDKs use. */

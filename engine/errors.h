@@ -117,6 +117,7 @@ enum airmix_recorder_code {
 	RECORDER_FILE_RECOVERED = 5013,
 	RECORDER_RECOVERY_FAILED = 5014,
 	RECORDER_TOO_MANY_TAKES = 5015,
+	RECORDER_TOO_MANY_MARKERS = 5016,
 };
 
 struct airmix_error_def {

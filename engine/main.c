@@ -26,6 +26,7 @@
 #include "history.h"
 #include "log.h"
 #include "mixing.h"
+#include "recorder/recorder.h"
 #include "web-admin/server.h"
 
 struct options {
@@ -249,6 +250,24 @@ static struct mixing *start_mixing(struct engine *e, const struct airmix_config 
 	return m;
 }
 
+static struct recorder *start_recorder(struct engine *e, const struct airmix_config *cfg)
+{
+	struct recorder_config rc = {
+		.dir = cfg->recordings_dir,
+		.name_template = cfg->recorder_name_template,
+		.header_interval_ms = (uint32_t)cfg->recorder_header_interval_ms,
+		.ring_ms = (uint32_t)cfg->recorder_ring_ms,
+		.warn_free_mb = (uint64_t)cfg->recorder_warn_free_mb,
+		.min_free_mb = (uint64_t)cfg->recorder_min_free_mb,
+	};
+	struct recorder *r = NULL;
+
+	if (recorder_create(e, &rc, &r) < 0)
+		return NULL;
+	engine_set_recorder(e, r);
+	return r;
+}
+
 static struct history *open_history(const struct airmix_config *cfg)
 {
 	struct history_config hc = {
@@ -277,6 +296,7 @@ int main(int argc, char **argv)
 	struct history *hist;
 	struct engine *e = NULL;
 	struct mixing *mixing = NULL;
+	struct recorder *recorder = NULL;
 	struct web_admin *web = NULL;
 	struct engine_status st;
 	char err[512] = "";
@@ -315,14 +335,20 @@ int main(int argc, char **argv)
 		log_msg(LOG_ERROR, "cannot start the engine: %s", err);
 		goto out_engine;
 	}
+	recorder_recover(cfg.recordings_dir, e);
 	mixing = start_mixing(e, &cfg);
 	if (!mixing) {
 		log_msg(LOG_ERROR, "cannot start the mixing manager: out of memory");
 		goto out_engine;
 	}
+	recorder = start_recorder(e, &cfg);
+	if (!recorder) {
+		log_msg(LOG_ERROR, "cannot start the recorder: out of memory");
+		goto out_mixing;
+	}
 	if (web_admin_start(e, &web, err, sizeof(err)) < 0) {
 		log_msg(LOG_ERROR, "cannot start the web admin: %s", err);
-		goto out_mixing;
+		goto out_recorder;
 	}
 	engine_get_status(e, &st);
 	log_msg(LOG_INFO, "airmixd %s running on the %s clock at %u Hz, %u frames; http://%s:%d/",
@@ -332,6 +358,9 @@ int main(int argc, char **argv)
 	status = 0;
 
 	web_admin_stop(web);
+out_recorder:
+	engine_set_recorder(e, NULL);
+	recorder_destroy(recorder);
 out_mixing:
 	engine_set_mixing(e, NULL);
 	mixing_destroy(mixing);
