@@ -29,6 +29,18 @@ check() {	# check "description" command...
 	fi
 }
 
+# Under a sanitizer (AIRMIX_SANITIZER, set by tests/suites.sh) the code runs
+# several times slower: deadline checks say so and pass instead of asserting
+# a timing the build cannot promise. Every other check still runs.
+check_timing_eq() {	# check_timing_eq "description" expected actual
+	if [ -n "${AIRMIX_SANITIZER:-}" ]; then
+		_passed=$((_passed + 1))
+		echo "ok - $1 # skipped under $AIRMIX_SANITIZER (deadline check; got $3)"
+		return
+	fi
+	check_eq "$@"
+}
+
 check_eq() {	# check_eq "description" expected actual
 	if [ "$2" = "$3" ]; then
 		_passed=$((_passed + 1))
