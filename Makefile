@@ -3,11 +3,14 @@
 #
 #   make            build airmixd and airmixctl into $(BUILD)/
 #   make run        install missing packages, build, start airmixd on conf/airmix.conf
-#   make test       install test packages, build, run every suite (normal, ASan+UBSan, TSan)
+#   make test       install test packages, build, run every suite (normal, ASan+UBSan, TSan,
+#                   the Debian package)
 #   make test-asan  the suites under ASan+UBSan only
 #   make test-tsan  the threaded suites under TSan only
 #   make bench      graph benchmark on the offline clock
 #   make install    install binaries, config and web files under $(DESTDIR)$(PREFIX)
+#   make deb        build the unsigned Debian package from a clean copy into $(BUILD)/deb/
+#   make test-deb   build the package, install it, run it, purge it (root; tests/deb/)
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -22,7 +25,7 @@ say = $(if $(filter 1,$(V)),,@printf '  %-6s %s\n' $(1) $(2);)
 
 VERSION := 0.1.0
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
-PKGS := libwebsockets jansson inih jack alsa sqlite3 libsystemd libcurl sndfile libavformat libavcodec libavutil soxr libebur128 rubberband
+PKGS := libwebsockets jansson inih jack alsa sqlite3 libsystemd libcurl sndfile libavformat libavcodec libavutil libswresample soxr libebur128 rubberband
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -102,7 +105,7 @@ run: deps-run
 	$(Q)mkdir -p var
 	./$(BUILD)/airmixd --config conf/airmix.conf --data-dir var
 
-test: deps-test
+test: deps-test deps-deb
 	$(Q)$(MAKE) -j$(JOBS) --no-print-directory tests-build
 	$(Q)$(MAKE) -j$(JOBS) --no-print-directory BUILD=build-asan SANITIZE=asan tests-build
 	$(Q)$(MAKE) -j$(JOBS) --no-print-directory BUILD=build-tsan SANITIZE=tsan tests-build
@@ -127,7 +130,35 @@ install: all
 	install -m 0644 conf/airmix.conf $(DESTDIR)/etc/airmix/airmix.conf
 	if [ -d web-admin/www ]; then cp -R web-admin/www/. $(DESTDIR)$(PREFIX)/share/airmix/web/; fi
 
+# ---- Debian package. dpkg-buildpackage runs in a copy of the tracked and
+# untracked-but-not-ignored files under $(BUILD)/deb/ (never in this tree:
+# its clean would remove the build folders), so the .deb, .changes and
+# .buildinfo it writes to the parent folder land in $(BUILD)/deb/ too.
+DEB_DIR := $(BUILD)/deb
+DEB_SRC := $(DEB_DIR)/airmix-$(VERSION)
+
+deps-deb:
+	$(Q)sh debian/deps.sh deb
+
+deb: deps-deb
+	$(Q)rm -rf $(DEB_DIR) && mkdir -p $(DEB_SRC)
+	$(Q)if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		git ls-files -co --exclude-standard -z | tar --null --ignore-failed-read -T - -cf -; \
+	else \
+		tar --anchored --exclude=./.git --exclude='./build*' --exclude=./var -cf - .; \
+	fi | tar -xf - -C $(DEB_SRC)
+	$(call say,DEB,$(DEB_DIR))cd $(DEB_SRC) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+		-u BUILD -u SANITIZE -u DESTDIR -u PREFIX DEB_BUILD_OPTIONS="parallel=$(JOBS) $$DEB_BUILD_OPTIONS" \
+		dpkg-buildpackage -us -uc -b >../build.log 2>&1 || \
+		{ tail -n 40 ../build.log; echo "deb: failed, see $(DEB_DIR)/build.log"; exit 1; }
+	$(Q)rm -rf $(DEB_SRC)
+	$(Q)ls $(DEB_DIR)/*.deb
+
+test-deb: deps-deb
+	$(Q)BUILD=$(BUILD) bash tests/deb/test_deb.sh
+
 clean:
 	rm -rf build build-asan build-tsan
 
-.PHONY: all run test test-asan test-tsan bench install clean deps-run deps-test tests-build
+.PHONY: all run test test-asan test-tsan bench install clean deps-run deps-test tests-build \
+	deps-deb deb test-deb

@@ -1,10 +1,11 @@
 #!/bin/sh
 # deps.sh - installs the Debian packages airmix needs, only those missing.
 #
-# Usage: debian/deps.sh build|run|test
+# Usage: debian/deps.sh build|run|test|deb
 #   build  compilers' libraries (-dev packages) and pkg-config
 #   run    build + what `make run` starts (nothing more on the internal clock)
 #   test   run + what the test suites start and use (jackd2, sqlite3, python)
+#   deb    build + the packaging tools `make deb` and `make test-deb` use
 # Runs apt-get update once when something has to be installed. Needs root
 # (or sudo) only then.
 set -eu
@@ -17,12 +18,15 @@ run_pkgs="$build_pkgs"
 test_pkgs="$run_pkgs jackd2 alsa-utils libasound2-plugins sqlite3 python3 python3-websockets
 	python3-numpy curl libclang-rt-14-dev clang procps iproute2
 	sox ffmpeg"
+deb_pkgs="$build_pkgs dpkg-dev debhelper lintian fakeroot adduser systemd python3 curl
+	util-linux"
 
 case "${1:-}" in
 build) want=$build_pkgs ;;
 run) want=$run_pkgs ;;
 test) want=$test_pkgs ;;
-*) echo "usage: $0 build|run|test" >&2; exit 2 ;;
+deb) want=$deb_pkgs ;;
+*) echo "usage: $0 build|run|test|deb" >&2; exit 2 ;;
 esac
 
 missing=""

@@ -1,7 +1,7 @@
 #!/bin/sh
 # suites.sh - which suites run in which build, fed to tests/run.sh.
 #
-# Usage: tests/suites.sh all|normal|asan|tsan
+# Usage: tests/suites.sh all|normal|asan|tsan  (all = the three, then the Debian package)
 #   normal  every unit test and every integration suite in build/, the daemon
 #           under the RT-safety shim (build/librtcheck.so)
 #   asan    the same in build-asan/ (ASan+UBSan); the shim is left out, as the
@@ -66,8 +66,14 @@ list() {
 	esac
 }
 
+# The Debian package is built, installed, run and purged once (it changes the
+# system: root only, see tests/deb/test_deb.sh).
+deb() {
+	printf 'deb/test_deb\tBUILD=build bash tests/deb/test_deb.sh\n'
+}
+
 case $mode in
-all) { list normal; list asan; list tsan; } | bash tests/run.sh -l build/test-logs ;;
+all) { list normal; list asan; list tsan; deb; } | bash tests/run.sh -l build/test-logs ;;
 normal | asan | tsan) list "$mode" | bash tests/run.sh -l "build/test-logs" ;;
 *) echo "usage: $0 all|normal|asan|tsan" >&2; exit 2 ;;
 esac
