@@ -307,6 +307,12 @@ static const struct airmix_error_def error_table[] = {
 	  "too many takes at once"),
 	E(RECORDER, RECORDER_TOO_MANY_MARKERS, "RECORDER_TOO_MANY_MARKERS", ERROR, 409,
 	  "too many markers in one take"),
+	E(RECORDER, RECORDER_FILE_NOT_FOUND, "RECORDER_FILE_NOT_FOUND", ERROR, 404,
+	  "no such file in the take"),
+	E(RECORDER, RECORDER_RANGE_NOT_SATISFIABLE, "RECORDER_RANGE_NOT_SATISFIABLE", ERROR, 416,
+	  "requested range lies beyond the end of the file"),
+	E(RECORDER, RECORDER_LOGGER_PRUNED, "RECORDER_LOGGER_PRUNED", STATE, 200,
+	  "logger file deleted by the retention rules"),
 };
 
 /* Extra names accepted by airmix_error_by_name(): spellings other SDKs use. */

@@ -35,6 +35,9 @@
 #define STOP_WAIT_S 0.25
 #define MAX_SUFFIX 1000
 #define DEFAULT_TEMPLATE "%Y%m%d-%H%M%S-{track}"
+#define LOGGER_PREFIX "logger-"
+#define LOGGER_TEMPLATE LOGGER_PREFIX "%Y%m%d-%H%M%S-{track}"
+#define LOGGER_MAX_FILES 8192
 
 static _Thread_local char last_error[256];
 static const float silence[CHUNK_FRAMES * 2];
@@ -48,6 +51,9 @@ struct track {
 	char part[RECORDER_PATH_MAX];
 	char final[RECORDER_PATH_MAX];
 	uint64_t written;	/* stream frames written, silence included */
+	uint64_t gap_left;	/* frames of the current gap still to write */
+	uint64_t part_start;	/* stream frame the current file starts at */
+	uint32_t part_no;	/* split takes: the current part, from 1 */
 };
 
 struct take {
@@ -70,6 +76,16 @@ struct take {
 	char request[HISTORY_REQUEST_MAX];
 	char subject[32];
 	char sidecar[RECORDER_PATH_MAX];	/* markers CSV, named after the first file */
+	char tmpl[RECORDER_PATH_MAX];		/* file name template */
+	char description[256];			/* BWF description */
+	uint64_t split;				/* frames per part, 0 = one file */
+	uint64_t first_split;			/* logger: frames of part 1 */
+	bool logger;
+	uint32_t keep_days;
+	uint64_t max_bytes;
+	/* under r->lock: the files of finished parts, in the order they were finished */
+	char (*done)[RECORDER_PATH_MAX];
+	uint32_t n_done, cap_done;
 	uint64_t reported_dropped;
 	double last_overrun_report, last_header, last_disk;
 	bool warned_low;
@@ -552,8 +568,8 @@ static void fill_bext(SF_BROADCAST_INFO *b, const char *description, const struc
 }
 
 static int open_track(struct recorder *r, struct track *tr, const struct take_request *req,
-		      const struct tm *tm, const struct timespec *now, uint32_t rate,
-		      const char *description)
+		      const char *tmpl, const struct tm *tm, const struct timespec *now,
+		      uint32_t rate, const char *description)
 {
 	const char *ext = req->format == RECORDER_FORMAT_FLAC ? ".flac" : ".wav";
 	char file[RECORDER_PATH_MAX];
@@ -561,8 +577,7 @@ static int open_track(struct recorder *r, struct track *tr, const struct take_re
 			 .format = file_format(req->format, req->bits) };
 	int ret;
 
-	ret = expand_name(req->name_template ? req->name_template : r->name_template, tr->name,
-			  tm, ext, file, sizeof(file));
+	ret = expand_name(tmpl, tr->name, tm, ext, file, sizeof(file));
 	if (ret < 0) {
 		set_error("bad file name template");
 		return ret;
@@ -669,35 +684,188 @@ static int write_silence(struct take *t, struct track *tr, uint64_t n, char *msg
 	return 0;
 }
 
-/* Writes what the tap holds, gaps as silence, up to stream position until. */
+/* The template of a track's current file: split takes add -partNN. */
+static void part_template(const struct take *t, uint32_t part, char *out, size_t len)
+{
+	if (t->split && !t->logger)	/* the logger's names differ by their time */
+		snprintf(out, len, "%.900s-part%02u", t->tmpl, part);
+	else
+		snprintf(out, len, "%s", t->tmpl);
+}
+
+/* ---- logger retention (writer thread) */
+
+struct old_file {
+	char name[256];
+	time_t mtime;
+	uint64_t bytes;
+};
+
+static int older_first(const void *a, const void *b)
+{
+	const struct old_file *x = a, *y = b;
+
+	return x->mtime < y->mtime ? -1 : x->mtime > y->mtime ? 1 : strcmp(x->name, y->name);
+}
+
+static void prune_one(struct take *t, const struct old_file *f, const char *why)
+{
+	char path[RECORDER_PATH_MAX];
+
+	snprintf(path, sizeof(path), "%.700s/%.255s", t->r->dir, f->name);
+	if (unlink(path) < 0)
+		return;
+	report(t->r->e, RECORDER_LOGGER_PRUNED, t->subject, t->request, "%s deleted: %s", path,
+	       why);
+}
+
+/* The finished logger files (logger-*, not .part) in the directory: older
+ * than keep_days go, then the oldest while they hold more than max_bytes. */
+static void logger_retention(struct take *t)
+{
+	struct old_file *files;
+	DIR *d;
+	struct dirent *de;
+	uint64_t total = 0;
+	time_t limit = time(NULL) - (time_t)t->keep_days * 86400;
+	size_t n = 0;
+
+	if (!t->keep_days && !t->max_bytes)
+		return;
+	files = malloc(LOGGER_MAX_FILES * sizeof(*files));
+	d = opendir(t->r->dir);
+	while (files && d && (de = readdir(d)) && n < LOGGER_MAX_FILES) {
+		struct stat st;
+
+		if (strncmp(de->d_name, LOGGER_PREFIX, strlen(LOGGER_PREFIX)) ||
+		    ends_with(de->d_name, ".part") || strlen(de->d_name) >= sizeof(files[0].name) ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		copy_text(files[n].name, sizeof(files[n].name), de->d_name);
+		files[n].mtime = st.st_mtime;
+		files[n].bytes = (uint64_t)st.st_size;
+		n++;
+	}
+	if (d)
+		closedir(d);
+	if (!files)
+		return;
+	qsort(files, n, sizeof(*files), older_first);
+	for (size_t i = 0; i < n; i++) {
+		if (t->keep_days && files[i].mtime < limit) {
+			prune_one(t, &files[i], "older than logger_keep_days");
+			files[i].bytes = 0;
+		}
+		total += files[i].bytes;
+	}
+	for (size_t i = 0; i < n && t->max_bytes && total > t->max_bytes; i++) {
+		if (!files[i].bytes)
+			continue;
+		prune_one(t, &files[i], "logger files over logger_max_mb");
+		total -= files[i].bytes;
+	}
+	free(files);
+	sync_dir(t->r->dir);
+}
+
+/* Frames in the track's current part when it is complete. */
+static uint64_t part_frames(const struct take *t, const struct track *tr)
+{
+	return tr->part_no == 1 && t->first_split ? t->first_split : t->split;
+}
+
+/* Split takes: the track's file is complete (it holds exactly t->split
+ * frames): make it final and open the next part, named with the time now. 0,
+ * or the recorder code that stops the take. */
+static int next_part(struct take *t, struct track *tr, char *msg, size_t len)
+{
+	struct recorder *r = t->r;
+	struct take_request req = { .format = t->info.format, .bits = t->info.bits };
+	char tmpl[RECORDER_PATH_MAX];
+	uint32_t i = (uint32_t)(tr - t->tracks);
+	struct timespec now;
+	struct tm tm;
+	int ret = 0;
+
+	close_track(r, tr, t->info.format == RECORDER_FORMAT_WAV, false);
+	pthread_mutex_lock(&r->lock);
+	if (t->n_done == t->cap_done) {
+		uint32_t cap = t->cap_done ? t->cap_done * 2 : 16;
+		char (*grown)[RECORDER_PATH_MAX] = realloc(t->done, cap * sizeof(*grown));
+
+		if (grown) {
+			t->done = grown;
+			t->cap_done = cap;
+		}
+	}
+	if (t->n_done < t->cap_done)
+		copy_text(t->done[t->n_done++], RECORDER_PATH_MAX, tr->final);
+	else
+		ret = -ENOMEM;
+	pthread_mutex_unlock(&r->lock);
+	if (ret < 0) {
+		snprintf(msg, len, "out of memory for the list of parts");
+		return RECORDER_WRITE_FAILED;
+	}
+	tr->part_no++;
+	tr->part_start = tr->written;
+	clock_gettime(CLOCK_REALTIME, &now);
+	localtime_r(&now.tv_sec, &tm);
+	part_template(t, tr->part_no, tmpl, sizeof(tmpl));
+	ret = open_track(r, tr, &req, tmpl, &tm, &now, t->info.rate, t->description);
+	if (ret < 0) {
+		snprintf(msg, len, "cannot open part %u of %.64s: %.400s", tr->part_no, tr->name,
+			 recorder_last_error());
+		return RECORDER_OPEN_FAILED;
+	}
+	pthread_mutex_lock(&r->lock);
+	copy_text(t->info.files[i].path, RECORDER_PATH_MAX, tr->part);
+	t->info.part = tr->part_no > t->info.part ? tr->part_no : t->info.part;
+	t->info.n_all_files = t->n_done + t->n;
+	pthread_mutex_unlock(&r->lock);
+	if (t->logger && i == t->n - 1)	/* once per cut, when every track has moved on */
+		logger_retention(t);
+	return 0;
+}
+
+/* Writes what the tap holds, gaps as silence, up to stream position until;
+ * split takes move to the next part on the exact frame. */
 static int drain_track(struct take *t, struct track *tr, uint64_t until, char *msg, size_t len)
 {
 	for (;;) {
-		uint64_t gap, room;
-		uint32_t n = 0;
+		uint64_t lim = until, k;
+		uint32_t n;
 		int code;
 
 		if (tr->written >= until)
 			return 0;
-		gap = tap_next_gap(tr->tap);
-		if (gap) {
-			code = write_silence(t, tr, gap < until - tr->written ? gap
-								   : until - tr->written,
-					     msg, len);
+		if (t->split) {
+			if (tr->written == tr->part_start + part_frames(t, tr)) {
+				code = next_part(t, tr, msg, len);
+				if (code)
+					return code;
+			}
+			if (tr->part_start + part_frames(t, tr) < lim)
+				lim = tr->part_start + part_frames(t, tr);
+		}
+		if (!tr->gap_left)
+			tr->gap_left = tap_next_gap(tr->tap);
+		if (tr->gap_left) {	/* may span a cut: the rest goes into the next part */
+			k = tr->gap_left < lim - tr->written ? tr->gap_left : lim - tr->written;
+			code = write_silence(t, tr, k, msg, len);
 			if (code)
 				return code;
+			tr->gap_left -= k;
+			continue;
 		}
-		room = until - tr->written;
-		if (room)
-			n = tap_read(tr->tap, t->buf, room < CHUNK_FRAMES ? (uint32_t)room
-									  : CHUNK_FRAMES);
-		if (n) {
-			code = write_frames(t, tr, t->buf, n, msg, len);
-			if (code)
-				return code;
-		}
-		if (!gap && !n)
+		k = lim - tr->written;
+		n = tap_read(tr->tap, t->buf, k < CHUNK_FRAMES ? (uint32_t)k : CHUNK_FRAMES);
+		if (!n)
 			return 0;
+		code = write_frames(t, tr, t->buf, n, msg, len);
+		if (code)
+			return code;
 	}
 }
 
@@ -820,7 +988,7 @@ static void publish_info(struct take *t, bool sizes)
 		struct take_file *f = &in->files[i];
 		struct stat st;
 
-		f->frames = tr->written;
+		f->frames = tr->written - tr->part_start;
 		f->dropped_frames = tap_dropped_frames(tr->tap);
 		if (sizes && tr->fd >= 0 && fstat(tr->fd, &st) == 0)
 			f->bytes = (uint64_t)st.st_size;
@@ -904,6 +1072,7 @@ static void *writer_main(void *arg)
 
 static void take_free(struct take *t)
 {
+	free(t->done);
 	free(t->buf);
 	free(t);
 }
@@ -958,7 +1127,7 @@ static struct take *find_take(struct recorder *r, int id, uint32_t *index)
 static int open_files(struct recorder *r, struct take *t, const struct take_request *req,
 		      uint32_t rate)
 {
-	char description[256];
+	char description[256], tmpl[RECORDER_PATH_MAX];
 	struct timespec now;
 	struct tm tm;
 	int ret = 0;
@@ -969,8 +1138,11 @@ static int open_files(struct recorder *r, struct take *t, const struct take_requ
 		 req->description ? req->description : "");
 	if (!description[0])
 		snprintf(description, sizeof(description), "airmix take %d", t->id);
+	copy_text(t->description, sizeof(t->description), description);
+	part_template(t, 1, tmpl, sizeof(tmpl));
 	for (uint32_t i = 0; i < t->n && !ret; i++) {
-		ret = open_track(r, &t->tracks[i], req, &tm, &now, rate, description);
+		t->tracks[i].part_no = 1;
+		ret = open_track(r, &t->tracks[i], req, tmpl, &tm, &now, rate, description);
 		if (ret < 0)
 			while (i-- > 0)
 				discard_track(&t->tracks[i]);
@@ -1009,6 +1181,14 @@ static int check_request(const struct take_request *req)
 		set_error("a take records at most %d tracks", RECORDER_MAX_TRACKS);
 		return -E2BIG;
 	}
+	if (req->logger && (req->logger_period_s == 1 || req->logger_period_s > 86400)) {
+		set_error("the logger period must be 2 to 86400 s");
+		return -EINVAL;
+	}
+	if (req->split_frames && req->split_frames < 1024) {
+		set_error("parts must be at least 1024 frames long");
+		return -EINVAL;
+	}
 	if (req->name_template && (!req->name_template[0] || strlen(req->name_template) > 255)) {
 		set_error("name template must be 1 to 255 bytes");
 		return -EINVAL;
@@ -1036,6 +1216,29 @@ static int check_space(struct recorder *r, struct take *t)
 	return 0;
 }
 
+/* Logger mode: the template, the retention limits and the part lengths, the
+ * first one up to the next multiple of the period in local time of day. */
+static void logger_setup(struct take *t, const struct take_request *req)
+{
+	uint32_t period = req->logger_period_s ? req->logger_period_s : 3600;
+	struct timespec now;
+	struct tm tm;
+	double into;
+
+	t->logger = t->info.logger = true;
+	t->keep_days = req->logger_keep_days;
+	t->max_bytes = req->logger_max_mb << 20;
+	copy_text(t->tmpl, sizeof(t->tmpl), LOGGER_TEMPLATE);
+	t->split = t->info.split_frames = (uint64_t)period * t->info.rate;
+	clock_gettime(CLOCK_REALTIME, &now);
+	localtime_r(&now.tv_sec, &tm);
+	into = (double)((tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec) % period) +
+	       now.tv_nsec * 1e-9;
+	t->first_split = (uint64_t)((period - into) * t->info.rate + 0.5);
+	if (t->first_split < 1024)	/* right at a boundary: this part runs to the next */
+		t->first_split += t->split;
+}
+
 /* Builds the take: tracks, files, taps (in that order, so a file that cannot
  * be created costs no graph change). */
 static int take_prepare(struct recorder *r, const struct take_request *req, int id,
@@ -1059,6 +1262,12 @@ static int take_prepare(struct recorder *r, const struct take_request *req, int 
 	t->info.rate = st.rate ? st.rate : (uint32_t)engine_config(r->e)->sample_rate;
 	t->info.format = req->format;
 	t->info.bits = req->bits;
+	t->split = t->info.split_frames = req->split_frames;
+	copy_text(t->tmpl, sizeof(t->tmpl), req->name_template ? req->name_template
+							       : r->name_template);
+	if (req->logger)
+		logger_setup(t, req);
+	t->info.part = t->split ? 1 : 0;
 	ret = resolve_tracks(r, req, t);
 	if (ret == 0)
 		ret = check_space(r, t);
@@ -1069,7 +1278,7 @@ static int take_prepare(struct recorder *r, const struct take_request *req, int 
 	ret = open_taps(r, t, t->info.rate);
 	if (ret < 0)
 		goto out_discard;
-	t->info.n_files = t->n;
+	t->info.n_files = t->info.n_all_files = t->n;
 	snprintf(t->sidecar, sizeof(t->sidecar), "%.*s.markers.csv",
 		 (int)(strrchr(t->tracks[0].final, '.') - t->tracks[0].final), t->tracks[0].final);
 	for (uint32_t i = 0; i < t->n; i++) {
@@ -1123,6 +1332,8 @@ int recorder_start(struct recorder *r, const struct take_request *req, int *take
 	}
 	r->takes[r->n_takes++] = t;
 	pthread_mutex_unlock(&r->lock);
+	if (t->logger)
+		logger_retention(t);	/* before the first cut too */
 	report(r->e, RECORDER_TAKE_STARTED, t->subject, t->request,
 	       "take %d started: %u tracks, %s %d bit, %u Hz, first file %s", id, t->n,
 	       recorder_format_name(req->format), req->bits, t->info.rate, t->tracks[0].final);
@@ -1215,11 +1426,32 @@ int recorder_delete(struct recorder *r, int take_id)
 	pthread_mutex_unlock(&r->lock);
 	for (uint32_t i = 0; i < t->n; i++)
 		unlink(t->tracks[i].final);
+	for (uint32_t i = 0; i < t->n_done; i++)
+		unlink(t->done[i]);
 	if (t->info.markers_path[0])
 		unlink(t->info.markers_path);
 	sync_dir(r->dir);
 	take_free(t);
 	return 0;
+}
+
+int recorder_file_path(struct recorder *r, int take_id, uint32_t index, char *path, size_t len)
+{
+	struct take *t;
+	int ret = 0;
+
+	pthread_mutex_lock(&r->lock);
+	t = find_take(r, take_id, NULL);
+	if (!t)
+		ret = -ENOENT;
+	else if (index < t->n_done)
+		snprintf(path, len, "%s", t->done[index]);
+	else if (index - t->n_done < t->info.n_files)
+		snprintf(path, len, "%s", t->info.files[index - t->n_done].path);
+	else
+		ret = -ERANGE;
+	pthread_mutex_unlock(&r->lock);
+	return ret;
 }
 
 /* Any non-RT thread: the sidecar, written whole to a temporary name and

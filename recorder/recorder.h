@@ -19,6 +19,13 @@
  * float when the file is final) up to 4 GiB, RF64 beyond. FLAC is 16 or 24
  * bit.
  *
+ * Split: with split_frames, every track closes its file and opens the next
+ * part (NAME-partNN, the template's time fields at the cut) when its stream
+ * position reaches a multiple of split_frames, so part k of every track
+ * holds exactly frames [k*split, (k+1)*split) of the take: the parts
+ * concatenate to the unsplit take, sample for sample. A finished part is
+ * final (renamed) at once.
+ *
  * Stopping: every track ends at the same stream position (the furthest one
  * the writer saw when asked to stop), so all files of a take have the same
  * length.
@@ -66,6 +73,18 @@ struct take_request {
 	const char *name_template;	/* NULL = the recorder's */
 	const char *description;	/* BWF description; NULL = "airmix take N" */
 	const char *request;		/* stored with the history rows; NULL = none */
+	uint64_t split_frames;		/* a new part every this many frames; 0 = one file */
+	/* Logger mode (radio): split_frames is ignored; parts are cut when the
+	 * local time of day is a multiple of logger_period_s (3600: the top of
+	 * each hour; the first part is shorter, then every part is exactly
+	 * period_s * rate frames), files are named logger-%Y%m%d-%H%M%S-{track}
+	 * at the cut, and after each cut the files named logger-* in the
+	 * directory older than keep_days, then the oldest beyond max_mb in all,
+	 * are deleted (one RECORDER_LOGGER_PRUNED row each). */
+	bool logger;
+	uint32_t logger_period_s;	/* 0 = 3600 */
+	uint32_t logger_keep_days;	/* 0 = no age limit */
+	uint64_t logger_max_mb;		/* 0 = no size limit */
 };
 
 enum take_state {
@@ -103,8 +122,12 @@ struct take_info {
 	uint64_t overrun_frames;	/* most dropped on any track */
 	int error_code;			/* recorder code that stopped it, 0 = none */
 	char error[256];
-	uint32_t n_files;
+	uint64_t split_frames;		/* 0 = not split; logger: the period's frames */
+	bool logger;			/* a logger take (see take_request) */
+	uint32_t part;			/* current part, from 1 (split takes) */
+	uint32_t n_files;		/* files of the current part: one per track */
 	struct take_file files[RECORDER_MAX_TRACKS];
+	uint32_t n_all_files;		/* finished parts' files + the current ones */
 	char markers_path[RECORDER_PATH_MAX];	/* sidecar CSV, "" until a marker */
 	uint32_t n_markers;
 	struct take_marker markers[RECORDER_MAX_MARKERS];
@@ -129,6 +152,10 @@ size_t recorder_list(struct recorder *r, int *ids, size_t max);
  * NAME.markers.csv beside the first file (frame,seconds,time_us,label).
  * -ENOENT, -EALREADY not recording, -EOVERFLOW full, -EIO sidecar. */
 int recorder_mark(struct recorder *r, int take_id, const char *label, uint64_t *frame);
+/* File index of every file the take wrote, finished parts first (in the
+ * order they were finished), then files[] of the current part: its path
+ * into path. -ENOENT no take, -ERANGE no such file. */
+int recorder_file_path(struct recorder *r, int take_id, uint32_t index, char *path, size_t len);
 /* Forgets a take and deletes its files (and markers). -ENOENT, -EBUSY while
  * recording. */
 int recorder_delete(struct recorder *r, int take_id);

@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +52,7 @@ static const char usage_text[] =
 	"                                  play a file (loops: <= 0 forever, 1 once, N times)\n"
 	"  mixing stop|pause|resume|unload ID\n"
 	"  mixing stop-all|pause-all|resume-all\n"
-	"  mixing volume ID V [--type playout|publish|both]   0..400 %%\n"
+	"  mixing volume ID V [--type playout|publish|both]   0..400 %\n"
 	"  mixing pitch ID SEMITONES       -12..12\n"
 	"  mixing speed ID PERCENT         50..200\n"
 	"  mixing seek ID MS               position in the file\n"
@@ -59,6 +60,17 @@ static const char usage_text[] =
 	"  mixing dual-mono ID auto|L|R|mix\n"
 	"  mixing loudness ID LUFS         -70..0 equalises, > 0 turns it off\n"
 	"  mixing progress ID MS           progress events every MS (multiple of 10, <= 0 off)\n"
+	"  record start [--track T]... [--mix] [--format wav|flac] [--bits 16|24|32]\n"
+	"               [--name TEMPLATE] [--description TEXT] [--split MIN]\n"
+	"               [--logger [--period S] [--keep-days D] [--max-mb M]]\n"
+	"                                  start a take (T: publish, playout, a node id or\n"
+	"                                  name, mixing:ID; no --track: the publish bus)\n"
+	"  record list                     every take with its state\n"
+	"  record get ID                   one take: files, sizes, markers\n"
+	"  record stop ID                  stop a take (files final when it returns)\n"
+	"  record mark ID [LABEL]          a marker at the take's current position\n"
+	"  record rm ID                    forget a stopped take and delete its files\n"
+	"  record download ID N FILE       save the take's file N (0-based) as FILE\n"
 	"  help                            this text\n"
 	"\n"
 	"options:\n"
@@ -912,6 +924,288 @@ static int cmd_mixing(const struct ctl *c, int argc, char **argv)
 	return usage_error("usage: mixing %s ID ... (see help)", argv[1]);
 }
 
+/* ---- record */
+
+static struct table *take_table(void)
+{
+	struct table *t = table_new(8);
+
+	table_row(t, "ID", "STATE", "FORMAT", "SECONDS", "FRAMES", "FILES", "OVERRUNS", "ERROR");
+	return t;
+}
+
+static void take_row(struct table *t, const json_t *k)
+{
+	char id[16], fmt[24], secs[32], frames[32], files[16], over[32];
+	const json_t *err = json_object_get(k, "error");
+
+	snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(json_object_get(k, "id")));
+	snprintf(fmt, sizeof(fmt), "%s/%lld", str(k, "format"),
+		 (long long)json_integer_value(json_object_get(k, "bits")));
+	fmt_num(json_object_get(k, "seconds"), "%.3f", secs, sizeof(secs));
+	snprintf(frames, sizeof(frames), "%lld",
+		 (long long)json_integer_value(json_object_get(k, "frames")));
+	snprintf(files, sizeof(files), "%zu", json_array_size(json_object_get(k, "files")));
+	snprintf(over, sizeof(over), "%lld",
+		 (long long)json_integer_value(json_object_get(k, "overrun_frames")));
+	table_row(t, id, str(k, "state"), fmt, secs, frames, files, over,
+		  json_is_object(err) ? str(err, "name") : "-");
+}
+
+/* The take's files and markers, below its row. */
+static void take_details(const json_t *k)
+{
+	const json_t *files = json_object_get(k, "files"), *marks = json_object_get(k, "markers");
+	struct table *t = table_new(6);
+	char n[24], bytes[32], frames[32], dropped[32], secs[32];
+	size_t i;
+
+	table_row(t, "N", "TRACK", "BYTES", "FRAMES", "DROPPED", "PATH");
+	for (i = 0; i < json_array_size(files); i++) {
+		const json_t *f = json_array_get(files, i);
+
+		snprintf(n, sizeof(n), "%zu", i);
+		snprintf(bytes, sizeof(bytes), "%lld",
+			 (long long)json_integer_value(json_object_get(f, "bytes")));
+		snprintf(frames, sizeof(frames), "%lld",
+			 (long long)json_integer_value(json_object_get(f, "frames")));
+		snprintf(dropped, sizeof(dropped), "%lld",
+			 (long long)json_integer_value(json_object_get(f, "dropped_frames")));
+		table_row(t, n, str(f, "track"), bytes, frames, dropped, str(f, "path"));
+	}
+	putchar('\n');
+	table_print(t);
+	table_free(t);
+	if (!json_array_size(marks))
+		return;
+	t = table_new(4);
+	table_row(t, "MARKER", "FRAME", "SECONDS", "LABEL");
+	for (i = 0; i < json_array_size(marks); i++) {
+		const json_t *m = json_array_get(marks, i);
+
+		snprintf(n, sizeof(n), "%zu", i);
+		snprintf(frames, sizeof(frames), "%lld",
+			 (long long)json_integer_value(json_object_get(m, "frame")));
+		fmt_num(json_object_get(m, "seconds"), "%.3f", secs, sizeof(secs));
+		table_row(t, n, frames, secs, str(m, "label"));
+	}
+	putchar('\n');
+	table_print(t);
+	table_free(t);
+}
+
+/* A request whose reply is one take (or the list): print a table, and with
+ * details the files and markers of a single take. */
+static int record_call(const struct ctl *c, const char *method, const char *path, json_t *body,
+		       bool details)
+{
+	struct table *t = take_table();
+	json_t *r, *list;
+	int rc = call(c, method, path, body, &r);
+
+	if (!rc && r) {
+		list = json_object_get(r, "recordings");
+		if (json_is_array(list))
+			for (size_t i = 0; i < json_array_size(list); i++)
+				take_row(t, json_array_get(list, i));
+		else
+			take_row(t, r);
+		table_print(t);
+		if (details && !json_is_array(list))
+			take_details(r);
+	}
+	json_decref(r);
+	table_free(t);
+	return rc;
+}
+
+static int record_start(const struct ctl *c, int argc, char **argv)
+{
+	/* options with a value, and the body field of the integer ones */
+	static const struct {
+		const char *opt, *field;
+		bool integer;
+	} opts[] = {
+		{ "--track", "tracks", false }, { "--format", "format", false },
+		{ "--name", "name", false }, { "--description", "description", false },
+		{ "--bits", "bits", true }, { "--split", "split_minutes", true },
+		{ "--period", "logger_period_s", true }, { "--keep-days", "logger_keep_days", true },
+		{ "--max-mb", "logger_max_mb", true },
+	};
+	json_t *body = json_object(), *tracks = json_array();
+	const char *why = "is not an option";
+	long long v;
+	size_t k;
+	int i;
+
+	for (i = 2; i < argc; i++) {
+		const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (!strcmp(opt, "--mix") || !strcmp(opt, "--logger")) {
+			json_object_set_new(body, opt + 2, json_true());
+			continue;
+		}
+		for (k = 0; k < sizeof(opts) / sizeof(opts[0]) && strcmp(opt, opts[k].opt); k++)
+			;
+		if (k == sizeof(opts) / sizeof(opts[0]))
+			goto out_usage;
+		why = "needs a value";
+		if (!val)
+			goto out_usage;
+		why = "must be an integer";
+		if (opts[k].integer && !parse_int(val, &v))
+			goto out_usage;
+		if (k == 0)
+			json_array_append_new(tracks, json_string(val));
+		else
+			json_object_set_new(body, opts[k].field,
+					    opts[k].integer ? json_integer(v) : json_string(val));
+		i++;
+	}
+	if (json_array_size(tracks))
+		json_object_set(body, "tracks", tracks);
+	json_decref(tracks);
+	return record_call(c, "POST", "/api/v1/recordings", body, true);
+
+out_usage:
+	json_decref(tracks);
+	json_decref(body);
+	if (!strcmp(why, "must be an integer"))
+		return usage_error("record start: %s must be an integer, not '%s'", argv[i],
+				   argv[i + 1]);
+	return usage_error("record start: %s %s", argv[i], why);
+}
+
+struct download {
+	CURL *h;
+	FILE *f;
+	struct buffer err;	/* an error reply's body */
+	uint64_t bytes;
+};
+
+/* Success bodies go to the file, error bodies to a buffer. */
+static size_t on_file_data(char *ptr, size_t size, size_t nmemb, void *user)
+{
+	struct download *d = user;
+	long status = 0;
+
+	curl_easy_getinfo(d->h, CURLINFO_RESPONSE_CODE, &status);
+	if (status >= 400)
+		return on_data(ptr, size, nmemb, &d->err);
+	d->bytes += size * nmemb;
+	return fwrite(ptr, size, nmemb, d->f);
+}
+
+/* GET the file into out (created, never overwritten); an error reply is
+ * printed like any other and out is removed. */
+static int record_download(const struct ctl *c, const char *path, const char *out)
+{
+	char url[2048], auth[1024], errbuf[CURL_ERROR_SIZE] = "";
+	struct curl_slist *hdrs = NULL;
+	struct download d = { 0 };
+	long status = 0;
+	CURLcode res;
+	int rc = 0;
+
+	d.f = fopen(out, "wbx");
+	if (!d.f) {
+		fprintf(stderr, "airmixctl: cannot create %s: %s\n", out, strerror(errno));
+		return EXIT_FAILURE;
+	}
+	d.h = curl_easy_init();
+	if (!d.h) {
+		fclose(d.f);
+		remove(out);
+		fprintf(stderr, "airmixctl: cannot start libcurl\n");
+		return EXIT_UNREACHABLE;
+	}
+	snprintf(url, sizeof(url), "%s%s", c->url, path);
+	curl_easy_setopt(d.h, CURLOPT_URL, url);
+	curl_easy_setopt(d.h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(d.h, CURLOPT_CONNECTTIMEOUT, 5L);
+	curl_easy_setopt(d.h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(d.h, CURLOPT_WRITEFUNCTION, on_file_data);
+	curl_easy_setopt(d.h, CURLOPT_WRITEDATA, &d);
+	if (c->token && c->token[0]) {
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->token);
+		hdrs = curl_slist_append(hdrs, auth);
+		curl_easy_setopt(d.h, CURLOPT_HTTPHEADER, hdrs);
+	}
+	res = curl_easy_perform(d.h);
+	curl_easy_getinfo(d.h, CURLINFO_RESPONSE_CODE, &status);
+	if (res != CURLE_OK) {
+		fprintf(stderr, "airmixctl: cannot download from airmixd at %s: %s\n", c->url,
+			errbuf[0] ? errbuf : curl_easy_strerror(res));
+		rc = EXIT_UNREACHABLE;
+	} else if (status >= 400) {
+		rc = server_error(c, status, &d.err);
+	}
+	if (fclose(d.f) != 0 && !rc) {
+		fprintf(stderr, "airmixctl: cannot write %s: %s\n", out, strerror(errno));
+		rc = EXIT_FAILURE;
+	}
+	if (rc)
+		remove(out);
+	else if (!c->json)
+		printf("saved %llu bytes to %s\n", (unsigned long long)d.bytes, out);
+	free(d.err.data);
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(d.h);
+	return rc;
+}
+
+static int cmd_record(const struct ctl *c, int argc, char **argv)
+{
+	char path[96];
+	json_t *r;
+	long long id, n;
+	int rc;
+
+	if (argc >= 2 && !strcmp(argv[1], "start"))
+		return record_start(c, argc, argv);
+	if (argc == 2 && !strcmp(argv[1], "list"))
+		return record_call(c, "GET", "/api/v1/recordings", NULL, false);
+	if (argc < 3)
+		return usage_error("usage: record start|list|get|stop|mark|rm|download ... "
+				   "(see help)");
+	if (!parse_int(argv[2], &id) || id < 1 || id > 2147483647)
+		return usage_error("take id must be a positive integer, not '%s'", argv[2]);
+	snprintf(path, sizeof(path), "/api/v1/recordings/%lld", id);
+	if (argc == 3 && !strcmp(argv[1], "get"))
+		return record_call(c, "GET", path, NULL, true);
+	if (argc == 3 && !strcmp(argv[1], "stop")) {
+		snprintf(path + strlen(path), 16, "/stop");
+		return record_call(c, "POST", path, NULL, true);
+	}
+	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "mark")) {
+		snprintf(path + strlen(path), 16, "/markers");
+		rc = call(c, "POST", path, json_pack("{s:s}", "label", argc == 4 ? argv[3] : ""),
+			  &r);
+		if (!rc && r)
+			printf("marker %lld at frame %lld (%.3f s)\n",
+			       (long long)json_integer_value(json_object_get(r, "index")),
+			       (long long)json_integer_value(json_object_get(r, "frame")),
+			       json_number_value(json_object_get(r, "seconds")));
+		json_decref(r);
+		return rc;
+	}
+	if (argc == 3 && !strcmp(argv[1], "rm")) {
+		rc = call(c, "DELETE", path, NULL, &r);
+		if (!rc && !c->json)
+			printf("deleted take %lld\n", id);
+		json_decref(r);
+		return rc;
+	}
+	if (argc == 5 && !strcmp(argv[1], "download")) {
+		if (!parse_int(argv[3], &n) || n < 0 || n > 1000)
+			return usage_error("file number must be an integer from 0, not '%s'",
+					   argv[3]);
+		snprintf(path + strlen(path), 32, "/files/%lld", n);
+		return record_download(c, path, argv[4]);
+	}
+	return usage_error("usage: record %s ID ... (see help)", argv[1]);
+}
+
 static int run(const struct ctl *c, int argc, char **argv)
 {
 	const char *cmd = argv[0];
@@ -937,6 +1231,8 @@ static int run(const struct ctl *c, int argc, char **argv)
 		return cmd_history(c, argc, argv);
 	if (!strcmp(cmd, "mixing"))
 		return cmd_mixing(c, argc, argv);
+	if (!strcmp(cmd, "record"))
+		return cmd_record(c, argc, argv);
 	return usage_error("unknown command '%s'", cmd);
 }
 

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "engine/history.h"
 
@@ -84,6 +85,9 @@ void api_reply_free(struct api_reply *rep)
 	free(rep->body);
 	rep->body = NULL;
 	rep->len = 0;
+	if (rep->has_file)
+		close(rep->file_fd);
+	rep->has_file = false;
 }
 
 /* Takes ownership of j. */
@@ -269,6 +273,7 @@ static const char *field_type_text(enum field_type t)
 	case FIELD_NUMBER_OR_NULL: return "a number or null";
 	case FIELD_BOOL: return "a boolean";
 	case FIELD_STRING: return "a string";
+	case FIELD_OBJECT: return "an object";
 	default: return "an array of strings";
 	}
 }
@@ -282,6 +287,7 @@ static bool field_type_ok(enum field_type t, const json_t *v)
 	case FIELD_NUMBER_OR_NULL: return json_is_number(v) || json_is_null(v);
 	case FIELD_BOOL: return json_is_boolean(v);
 	case FIELD_STRING: return json_is_string(v);
+	case FIELD_OBJECT: return json_is_object(v);
 	default: return json_is_array(v);
 	}
 }
@@ -842,8 +848,27 @@ static const struct api_route routes[] = {
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
 
-/* Does path match pattern? *seg gets the {id} segment (not NUL-terminated). */
-static bool path_match(const char *pattern, const char *path, const char **seg, size_t *seg_len)
+/* Does tail (a pattern after its {id}) match path? A "{n}" in it matches one
+ * segment, given in *n. */
+static bool tail_match(const char *tail, const char *path, const char **n, size_t *n_len)
+{
+	const char *hole = strstr(tail, "{n}");
+	size_t pre;
+
+	if (!hole)
+		return !strcmp(tail, path);
+	pre = (size_t)(hole - tail);
+	if (strncmp(tail, path, pre))
+		return false;
+	*n = path + pre;
+	*n_len = strcspn(*n, "/");
+	return *n_len > 0 && !strcmp(*n + *n_len, hole + 3);
+}
+
+/* Does path match pattern? *seg gets the {id} segment and *n the {n} one
+ * (not NUL-terminated). */
+static bool path_match(const char *pattern, const char *path, const char **seg, size_t *seg_len,
+		       const char **n, size_t *n_len)
 {
 	const char *hole = strstr(pattern, "{id}");
 	size_t pre;
@@ -855,7 +880,7 @@ static bool path_match(const char *pattern, const char *path, const char **seg, 
 		return false;
 	*seg = path + pre;
 	*seg_len = strcspn(*seg, "/");
-	return *seg_len > 0 && !strcmp(*seg + *seg_len, hole + 4);
+	return *seg_len > 0 && tail_match(hole + 4, *seg + *seg_len, n, n_len);
 }
 
 static const char *method_name(enum api_method m)
@@ -881,7 +906,8 @@ static const struct {
 
 /* The route for path and method (*found), or -ENOENT / -EOPNOTSUPP. */
 static int route_find(const char *path, enum api_method method, char *allow, size_t allow_len,
-		      const char **seg, size_t *seg_len, const struct api_route **found)
+		      const char **seg, size_t *seg_len, const char **n, size_t *n_len,
+		      const struct api_route **found)
 {
 	unsigned methods = 0;
 	size_t i, t, used = 0;
@@ -890,7 +916,7 @@ static int route_find(const char *path, enum api_method method, char *allow, siz
 		for (i = 0; i < *tables[t].count; i++) {
 			const struct api_route *r = &tables[t].routes[i];
 
-			if (!path_match(r->pattern, path, seg, seg_len))
+			if (!path_match(r->pattern, path, seg, seg_len, n, n_len))
 				continue;
 			if (r->method == method) {
 				*found = r;
@@ -914,9 +940,9 @@ static int route_find(const char *path, enum api_method method, char *allow, siz
 int api_route_lookup(const char *path, enum api_method method, bool *takes_body)
 {
 	const struct api_route *r;
-	const char *seg;
-	size_t seg_len;
-	int ret = route_find(path, method, NULL, 0, &seg, &seg_len, &r);
+	const char *seg, *n;
+	size_t seg_len, n_len;
+	int ret = route_find(path, method, NULL, 0, &seg, &seg_len, &n, &n_len, &r);
 
 	if (ret < 0)
 		return ret;
@@ -966,13 +992,13 @@ void api_handle(struct engine *e, const struct api_server_stats *stats,
 		const struct api_request *req, struct api_reply *rep)
 {
 	struct call c = { .e = e, .stats = stats, .req = req, .rep = rep };
-	const char *seg = NULL;
-	size_t seg_len = 0;
+	const char *seg = NULL, *n = NULL;
+	size_t seg_len = 0, n_len = 0;
 	int r;
 
 	memset(rep, 0, sizeof(*rep));
 	r = route_find(req->path, req->method, rep->allow, sizeof(rep->allow), &seg, &seg_len,
-		       &c.route);
+		       &n, &n_len, &c.route);
 	if (r == -ENOENT) {
 		api_fail(e, req, rep, AIRMIX_DOMAIN_API, API_NOT_FOUND, "", "no route %s",
 			 req->path);
@@ -989,10 +1015,25 @@ void api_handle(struct engine *e, const struct api_server_stats *stats,
 			 "no mixing id %.*s: ids are integers from 0", (int)seg_len, seg);
 		return;
 	}
+	if (n && parse_mix_id(n, n_len, &c.n)) {
+		api_fail(e, req, rep, AIRMIX_DOMAIN_API, API_NOT_FOUND, "",
+			 "no item %.*s: indexes are integers from 0", (int)n_len, n);
+		return;
+	}
 	if (seg && c.route->id_kind == API_ID_NODE && parse_node_id(seg, seg_len, &c.node_id)) {
 		api_fail(e, req, rep, AIRMIX_DOMAIN_ENGINE, ENGINE_NODE_NOT_FOUND, "",
 			 "no node %.*s", (int)seg_len, seg);
 		return;
+	}
+	if (seg && c.route->id_kind == API_ID_TEXT) {
+		if (seg_len >= sizeof(c.id_text)) {
+			api_fail(e, req, rep, AIRMIX_DOMAIN_API, API_NOT_FOUND, "",
+				 "no item %.40s...: ids are at most %zu bytes", seg,
+				 sizeof(c.id_text) - 1);
+			return;
+		}
+		memcpy(c.id_text, seg, seg_len);
+		c.id_text[seg_len] = '\0';
 	}
 	if (check_query(&c))
 		goto out;

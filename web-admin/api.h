@@ -43,6 +43,7 @@ struct api_request {
 	const char *body;	/* NUL-terminated; NULL when there is none */
 	size_t body_len;
 	const char *request;	/* "METHOD /path?query body" for reports */
+	const char *range;	/* the Range header, NULL when there is none */
 };
 
 struct api_reply {
@@ -52,6 +53,14 @@ struct api_reply {
 	const char *content_type;
 	char allow[64];		/* 405: value of the Allow header */
 	char location[64];	/* 201: value of the Location header */
+	char content_range[64];	/* 206, 416: value of the Content-Range header */
+	/* A file reply: the server streams file_length bytes of file_fd from
+	 * file_offset as the body (body stays NULL) with Accept-Ranges: bytes,
+	 * and api_reply_free() closes the fd. */
+	bool has_file;
+	int file_fd;
+	uint64_t file_offset;
+	uint64_t file_length;
 };
 
 /* Counters of the server, shown in the health reply. */

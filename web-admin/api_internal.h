@@ -18,6 +18,7 @@ enum field_type {
 	FIELD_BOOL,
 	FIELD_STRING,		/* min/max: length */
 	FIELD_STRING_LIST,	/* min/max: item count; items from choices */
+	FIELD_OBJECT,		/* a JSON object; the handler checks its members */
 };
 
 struct api_field {
@@ -61,16 +62,19 @@ struct call {
 	json_t *body;		/* validated object, or NULL */
 	uint32_t node_id;	/* routes with a node {id} */
 	int mix_id;		/* routes with a mixing {id} */
+	int n;			/* routes with a second segment {n}, an index from 0 */
+	char id_text[256];	/* routes with a text {id}: the url-decoded segment */
 	struct arg_value args[ARGS_MAX];
 };
 
 enum api_id_kind {
 	API_ID_NODE,		/* a graph node id, uint32 > 0 */
 	API_ID_MIX,		/* a mixing id, int >= 0 */
+	API_ID_TEXT,		/* any segment of at most 255 bytes, in id_text */
 };
 
 struct api_route {
-	const char *pattern;	/* "{id}" matches one path segment */
+	const char *pattern;	/* "{id}", and a later "{n}", match one path segment */
 	enum api_method method;
 	const struct api_field *fields;	/* body table; NULL = no body */
 	const struct api_arg *args;	/* query table; NULL = no parameters */

@@ -5,7 +5,16 @@
  *                                         "playout", "<node id>" or "<node name>"],
  *                                         "mix": bool, "format": "wav"|"flac",
  *                                         "bits": 16|24|32, "name": template,
- *                                         "description": text} -> 201 + the take
+ *                                         "description": text, "split_minutes":
+ *                                         1..1440 (a new part, NAME-partNN, every
+ *                                         N minutes on the exact frame),
+ *                                         "logger": true (radio log: files cut at
+ *                                         the top of each hour, or every
+ *                                         "logger_period_s" of local time,
+ *                                         named logger-%Y%m%d-%H%M%S-{track};
+ *                                         "logger_keep_days", "logger_max_mb":
+ *                                         retention, 0 = none)}
+ *                                         -> 201 + the take
  *   GET    /api/v1/recordings/{id}        state, duration, files with sizes, overruns
  *   DELETE /api/v1/recordings/{id}        forget the take, delete its files
  *                                         (refused while recording)
@@ -13,6 +22,14 @@
  *   POST   /api/v1/recordings/{id}/markers {"label"} -> 201 + the marker: a cue
  *                                         point at the current position, listed
  *                                         with the take and kept in a CSV sidecar
+ *   GET    /api/v1/recordings/{id}/files/{n}  file n of a stopped take, counted
+ *                                         over every part (finished parts first,
+ *                                         "file_count" in all) (audio/wav
+ *                                         or audio/flac), with one byte range
+ *                                         (Range: bytes=a-b, a- or -n -> 206;
+ *                                         beyond the end -> 416). The file is the
+ *                                         take's own: no client path reaches the
+ *                                         file system.
  *
  * Track items are strings (the body tables have no mixed-type list): "publish"
  * (or "mix"), "playout", a node id in decimal, "mixing:<id>" (the node of a
@@ -26,10 +43,13 @@
 #include "web-admin/api_recordings.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "engine/mixing.h"
 #include "recorder/recorder.h"
@@ -44,6 +64,11 @@ static const struct api_field start_fields[] = {
 	{ "bits", FIELD_INTEGER, 16, 32, false, NULL },
 	{ "name", FIELD_STRING, 1, 255, false, NULL },
 	{ "description", FIELD_STRING, 0, 255, false, NULL },
+	{ "split_minutes", FIELD_INTEGER, 1, 1440, false, NULL },
+	{ "logger", FIELD_BOOL, 0, 0, false, NULL },
+	{ "logger_period_s", FIELD_INTEGER, 2, 86400, false, NULL },
+	{ "logger_keep_days", FIELD_INTEGER, 0, 36500, false, NULL },
+	{ "logger_max_mb", FIELD_INTEGER, 0, 1099511627776.0, false, NULL },
 	{ NULL, 0, 0, 0, false, NULL },
 };
 
@@ -102,6 +127,13 @@ static json_t *take_json(const struct take_info *t)
 	json_object_set_new(j, "format", json_string(recorder_format_name(t->format)));
 	json_object_set_new(j, "bits", json_integer(t->bits));
 	json_object_set_new(j, "overrun_frames", json_integer((json_int_t)t->overrun_frames));
+	json_object_set_new(j, "split_minutes", t->split_frames && t->rate && !t->logger ?
+			    json_integer((json_int_t)(t->split_frames / t->rate / 60)) : json_null());
+	json_object_set_new(j, "part", t->part ? json_integer(t->part) : json_null());
+	json_object_set_new(j, "logger", json_boolean(t->logger));
+	json_object_set_new(j, "logger_period_s", t->logger && t->rate ?
+			    json_integer((json_int_t)(t->split_frames / t->rate)) : json_null());
+	json_object_set_new(j, "file_count", json_integer(t->n_all_files));
 	if (t->error_code) {
 		const struct airmix_error_def *def =
 			airmix_error_find(AIRMIX_DOMAIN_RECORDER, t->error_code);
@@ -239,10 +271,22 @@ static void post_start(struct call *c)
 		.description = json_string_value(json_object_get(c->body, "description")),
 		.request = c->req->request,
 	};
+	struct engine_status st;
 	int id, rc;
 
 	if (!r)
 		return;
+	req.logger = json_is_true(json_object_get(c->body, "logger"));
+	req.logger_period_s = (uint32_t)json_integer_value(json_object_get(c->body,
+									   "logger_period_s"));
+	req.logger_keep_days = (uint32_t)json_integer_value(json_object_get(c->body,
+									    "logger_keep_days"));
+	req.logger_max_mb = (uint64_t)json_integer_value(json_object_get(c->body, "logger_max_mb"));
+	if ((v = json_object_get(c->body, "split_minutes"))) {
+		engine_get_status(c->e, &st);
+		req.split_frames = (uint64_t)json_integer_value(v) * 60 *
+				   (st.rate ? st.rate : (uint32_t)engine_config(c->e)->sample_rate);
+	}
 	if (!tracks) {
 		ids[req.n_tracks++] = ENGINE_BUS_PUBLISH;
 	}
@@ -339,6 +383,118 @@ static void delete_one(struct call *c)
 		api_reply_json(c->rep, 200, json_pack("{s:i,s:b}", "id", c->mix_id, "deleted", 1));
 }
 
+/* One range of "bytes=a-b", "bytes=a-" or "bytes=-n" against a file of size
+ * bytes: 1 and [*first, *last], 0 to send the whole file (no header, or one
+ * this does not serve: several ranges, another unit, a bad number; RFC 9110
+ * lets a server ignore those), -1 unsatisfiable. */
+static int parse_range(const char *h, uint64_t size, uint64_t *first, uint64_t *last)
+{
+	unsigned long long a = 0, b = 0;
+	char *end;
+
+	if (!h || strncmp(h, "bytes=", 6) || strchr(h, ','))
+		return 0;
+	h += 6;
+	if (*h == '-') {	/* the last n bytes */
+		if (h[1] < '0' || h[1] > '9')
+			return 0;
+		b = strtoull(h + 1, &end, 10);
+		if (*end)
+			return 0;
+		if (!b || !size)
+			return -1;
+		*first = b < size ? size - b : 0;
+		*last = size - 1;
+		return 1;
+	}
+	if (*h < '0' || *h > '9')
+		return 0;
+	a = strtoull(h, &end, 10);
+	if (*end != '-')
+		return 0;
+	h = end + 1;
+	b = UINT64_MAX;
+	if (*h) {
+		if (*h < '0' || *h > '9')
+			return 0;
+		b = strtoull(h, &end, 10);
+		if (*end || b < a)
+			return 0;
+	}
+	if (a >= size)
+		return -1;
+	*first = a;
+	*last = b < size - 1 ? b : size - 1;
+	return 1;
+}
+
+static void get_file(struct call *c)
+{
+	struct recorder *r = recorder_of(c);
+	struct take_info *info;
+	struct api_reply *rep = c->rep;
+	uint64_t first = 0, last = 0;
+	char path[RECORDER_PATH_MAX];
+	struct stat st;
+	int fd, ranged;
+
+	if (!r)
+		return;
+	info = malloc(sizeof(*info));
+	if (!info) {
+		api_call_fail(c, AIRMIX_DOMAIN_API, API_INTERNAL, "out of memory");
+		return;
+	}
+	if (recorder_get(r, c->mix_id, info) < 0) {
+		api_call_fail(c, AIRMIX_DOMAIN_RECORDER, RECORDER_TAKE_NOT_FOUND, "no take %d",
+			      c->mix_id);
+		goto out;
+	}
+	if (info->state == TAKE_RECORDING) {
+		api_call_fail(c, AIRMIX_DOMAIN_RECORDER, RECORDER_TAKE_RUNNING,
+			      "take %d is still recording: stop it first", c->mix_id);
+		goto out;
+	}
+	if (recorder_file_path(r, c->mix_id, (uint32_t)c->n, path, sizeof(path)) < 0) {
+		api_call_fail(c, AIRMIX_DOMAIN_RECORDER, RECORDER_FILE_NOT_FOUND,
+			      "take %d has %u files: no file %d", c->mix_id, info->n_all_files,
+			      c->n);
+		goto out;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		if (fd >= 0)
+			close(fd);
+		api_call_fail(c, AIRMIX_DOMAIN_RECORDER, RECORDER_FILE_NOT_FOUND,
+			      "file %d of take %d (%s) is gone", c->n, c->mix_id,
+			      base_name(path));
+		goto out;
+	}
+	ranged = parse_range(c->req->range, (uint64_t)st.st_size, &first, &last);
+	if (ranged < 0) {
+		close(fd);
+		api_call_fail(c, AIRMIX_DOMAIN_RECORDER, RECORDER_RANGE_NOT_SATISFIABLE,
+			      "range %s is beyond the %lld bytes of %s", c->req->range,
+			      (long long)st.st_size, base_name(path));
+		snprintf(rep->content_range, sizeof(rep->content_range), "bytes */%lld",
+			 (long long)st.st_size);
+		goto out;
+	}
+	api_reply_free(rep);
+	rep->status = ranged ? 206 : 200;
+	rep->content_type = info->format == RECORDER_FORMAT_FLAC ? "audio/flac" : "audio/wav";
+	rep->has_file = true;
+	rep->file_fd = fd;
+	rep->file_offset = ranged ? first : 0;
+	rep->file_length = ranged ? last - first + 1 : (uint64_t)st.st_size;
+	if (ranged)
+		snprintf(rep->content_range, sizeof(rep->content_range), "bytes %llu-%llu/%lld",
+			 (unsigned long long)first, (unsigned long long)last,
+			 (long long)st.st_size);
+out:
+	free(info);
+}
+
 const struct api_route api_recordings_routes[] = {
 	{ "/api/v1/recordings", API_GET, NULL, NULL, get_list, API_ID_MIX },
 	{ "/api/v1/recordings", API_POST, start_fields, NULL, post_start, API_ID_MIX },
@@ -347,6 +503,7 @@ const struct api_route api_recordings_routes[] = {
 	{ "/api/v1/recordings/{id}/stop", API_POST, NULL, NULL, post_stop, API_ID_MIX },
 	{ "/api/v1/recordings/{id}/markers", API_POST, marker_fields, NULL, post_marker,
 	  API_ID_MIX },
+	{ "/api/v1/recordings/{id}/files/{n}", API_GET, NULL, NULL, get_file, API_ID_MIX },
 };
 
 const size_t api_recordings_route_count =

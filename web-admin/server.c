@@ -11,7 +11,11 @@
  * api.c. A body that is too large is refused at once from its
  * Content-Length and the connection is closed without reading it. Replies
  * are written from the writable callback: headers first, then the body in
- * chunks, one lws_write per callback.
+ * chunks, one lws_write per callback. A file reply (a take's file, range
+ * already resolved by the route) is streamed the same way: each writable
+ * callback preads one chunk of the open fd the reply owns, so a download of
+ * any size costs one chunk of memory and never blocks the service thread for
+ * longer than one pread.
  *
  * WebSocket upgrades are checked in LWS_CALLBACK_HTTP_CONFIRM_UPGRADE (path,
  * token, client limit) and refused there with a JSON error reply. A client
@@ -36,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <libwebsockets.h>
 
@@ -92,6 +97,7 @@ struct http_session {
 	bool close_after;
 	size_t sent;
 	struct api_reply rep;
+	char range[128];	/* the Range header, "" when there is none */
 };
 
 /* ---- small helpers */
@@ -238,6 +244,7 @@ static void request_init(const struct http_session *s, struct api_request *req, 
 	req->body = s->body;
 	req->body_len = s->body_len;
 	req->request = text ? text : "";
+	req->range = s->range[0] ? s->range : NULL;
 }
 
 /* ---- replies */
@@ -294,7 +301,14 @@ static int write_headers(struct web_admin *w, struct lws *wsi, struct http_sessi
 
 	if (lws_add_http_common_headers(wsi, (unsigned)r->status,
 					r->content_type ? r->content_type : "application/json",
-					r->len, &p, end))
+					r->has_file ? r->file_length : r->len, &p, end))
+		return -1;
+	if (r->has_file && lws_add_http_header_by_name(wsi, (const unsigned char *)"accept-ranges:",
+			(const unsigned char *)"bytes", 5, &p, end))
+		return -1;
+	if (r->content_range[0] && lws_add_http_header_by_name(wsi,
+			(const unsigned char *)"content-range:", (const unsigned char *)r->content_range,
+			(int)strlen(r->content_range), &p, end))
 		return -1;
 	if (lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
 					(const unsigned char *)"no-store", 8, &p, end))
@@ -323,8 +337,21 @@ static int finish(struct lws *wsi, struct http_session *s)
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
+/* The next chunk of the body into the scratch buffer: from memory, or a
+ * pread of the reply's file. -1 when the file cannot be read (it shrank). */
+static int body_chunk(struct web_admin *w, const struct http_session *s, size_t chunk)
+{
+	if (!s->rep.has_file) {
+		memcpy(w->scratch + LWS_PRE, s->rep.body + s->sent, chunk);
+		return 0;
+	}
+	return pread(s->rep.file_fd, w->scratch + LWS_PRE, chunk,
+		     (off_t)(s->rep.file_offset + s->sent)) == (ssize_t)chunk ? 0 : -1;
+}
+
 static int http_writable(struct web_admin *w, struct lws *wsi, struct http_session *s)
 {
+	uint64_t total = s->rep.has_file ? s->rep.file_length : s->rep.len;
 	size_t chunk;
 	bool last;
 
@@ -334,16 +361,15 @@ static int http_writable(struct web_admin *w, struct lws *wsi, struct http_sessi
 		s->headers_sent = true;
 		if (write_headers(w, wsi, s))
 			return -1;
-		if (!s->rep.len)
+		if (!total)
 			return finish(wsi, s);
 		lws_callback_on_writable(wsi);
 		return 0;
 	}
-	chunk = s->rep.len - s->sent;
-	if (chunk > CHUNK)
-		chunk = CHUNK;
-	last = s->sent + chunk == s->rep.len;
-	memcpy(w->scratch + LWS_PRE, s->rep.body + s->sent, chunk);
+	chunk = total - s->sent > CHUNK ? CHUNK : (size_t)(total - s->sent);
+	last = s->sent + chunk == total;
+	if (body_chunk(w, s, chunk))
+		return -1;	/* headers are out: closing is all that is left */
 	if (lws_write(wsi, w->scratch + LWS_PRE, chunk,
 		      last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)chunk)
 		return -1;
@@ -414,6 +440,8 @@ static int on_http(struct web_admin *w, struct lws *wsi, struct http_session *s,
 	method_of(wsi, s);
 	if (session_read_uri(wsi, s, uri, uri_len))
 		return -1;
+	if (lws_hdr_copy(wsi, s->range, sizeof(s->range), WSI_TOKEN_HTTP_RANGE) < 0)
+		s->range[0] = '\0';	/* longer than any single range: ignored */
 	if (!strcmp(s->path, "/") && s->method == API_GET) {
 		s->rep.status = 200;
 		s->rep.content_type = "text/html; charset=utf-8";

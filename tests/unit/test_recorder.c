@@ -1,8 +1,9 @@
 /* test_recorder.c - disk takes on the offline clock: bit-exact stems and mix,
  * 16-bit quantisation, BWF bext, FLAC, never overwriting, gaps from a stalled
  * writer filled with silence of the exact length, crash recovery of .part
- * files (a child killed with SIGKILL), a full disk (a 2 MB tmpfs) and bad
- * requests.
+ * files (a child killed with SIGKILL), a full disk (a 2 MB tmpfs), takes
+ * split into parts (every minute beside an unsplit take, and across a gap)
+ * and bad requests.
  *
  * Threads: the main thread drives the manual offline clock (it is the RT
  * thread while engine_offline_run() runs); the recorder's writer threads run
@@ -10,6 +11,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -18,6 +20,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -497,7 +500,327 @@ static void test_overrun(void)
 	engine_destroy(e);
 }
 
-/* ---- RF64 beyond 4 GiB (opt-in: AIRMIX_TEST_RF64=1; writes 4.3 GB) */
+/* ---- split: parts on exact sample boundaries */
+
+struct gen {
+	uint64_t pos;
+};
+
+/* A known signal of any length: a hash of the frame index. */
+static float gen_at(uint64_t i)
+{
+	uint32_t x = (uint32_t)(i * 2654435761u) ^ (uint32_t)(i >> 32);
+
+	x ^= x >> 15;
+	x *= 0x2c1b3c6dU;
+	x ^= x >> 12;
+	return ((float)(x & 0xffff) / 65536.0f - 0.5f) * 0.5f + 0.0001f;
+}
+
+static void gen_render(void *state, float *const *out, uint32_t n)
+{
+	struct gen *p = state;
+
+	for (uint32_t i = 0; i < n; i++)
+		out[0][i] = gen_at(p->pos + i);
+	p->pos += n;
+}
+
+/* Reads the files in order as one stream and compares it with gen_at from
+ * frame 0; exact silence counts as a gap when zeros is given. Returns the
+ * frames read (lens[k]: each file's), *bad the mismatches. */
+static uint64_t read_parts(char paths[][512], int n, uint64_t *lens, uint64_t *bad,
+			   uint64_t *zeros)
+{
+	float *x = malloc(2 * 8192 * sizeof(float));
+	uint64_t pos = 0;
+
+	*bad = 0;
+	if (zeros)
+		*zeros = 0;
+	for (int k = 0; k < n; k++) {
+		SF_INFO si = { 0 };
+		SNDFILE *sf = sf_open(paths[k], SFM_READ, &si);
+		sf_count_t got;
+
+		lens[k] = 0;
+		if (!sf) {
+			(*bad)++;
+			continue;
+		}
+		while ((got = sf_readf_float(sf, x, 8192)) > 0) {
+			for (sf_count_t i = 0; i < got; i++, pos++) {
+				float want = gen_at(pos);
+
+				if (zeros && x[2 * i] == 0.0f && x[2 * i + 1] == 0.0f) {
+					(*zeros)++;
+					continue;
+				}
+				*bad += x[2 * i] != want || x[2 * i + 1] != want;
+			}
+			lens[k] += (uint64_t)got;
+		}
+		sf_close(sf);
+	}
+	free(x);
+	return pos;
+}
+
+static int start_named(struct recorder *r, uint32_t track, bool mix, const char *tmpl,
+		       uint64_t split, int *id)
+{
+	struct take_request req = {
+		.tracks = &track, .n_tracks = 1, .mix = mix, .format = RECORDER_FORMAT_WAV,
+		.bits = 32, .name_template = tmpl, .split_frames = split,
+	};
+
+	return recorder_start(r, &req, id);
+}
+
+/* 2.5 minutes split every minute, beside the same signal unsplit. */
+static void test_split(void)
+{
+	const uint64_t minute = (uint64_t)RATE * 60, total = minute * 5 / 2;
+	char dir[256], paths[3][512], whole[1][512], path[RECORDER_PATH_MAX];
+	struct engine *e = make_engine();
+	struct recorder *r;
+	struct gen p = { 0 };
+	struct take_info info;
+	uint64_t lens[3], wlen[1], bad, got;
+	uint32_t id;
+	int split = 0, plain = 0, named = 0;
+	const char *tracks[] = { "voice", "publish" };
+
+	make_dir(dir, sizeof(dir), "split");
+	r = make_recorder(e, dir, 4000, 0, 1000);
+	engine_add_custom(e, "voice", "test", 1, ENGINE_TO_PUBLISH, gen_render, NULL, &p, &id);
+	CHECK(start_named(r, id, true, "split-{track}", 1000, &split) == -EINVAL,
+	      "parts shorter than 1024 frames refused");
+	CHECK(start_named(r, id, true, "split-{track}", minute, &split) == 0 &&
+		      start_named(r, id, false, "whole-{track}", 0, &plain) == 0,
+	      "a take split every minute and an unsplit take started together");
+	run(e, r, (uint32_t)total);
+	CHECK(recorder_get(r, split, &info) == 0 && info.part == 3 && info.n_all_files == 6 &&
+		      info.split_frames == minute && info.files[0].frames == total - 2 * minute,
+	      "while recording: part %u, %u files, %llu frames in the current part", info.part,
+	      info.n_all_files, (unsigned long long)info.files[0].frames);
+	CHECK(strstr(info.files[0].path, "split-voice-part03.wav.part") != NULL,
+	      "the current part is named -part03 (%s)", info.files[0].path);
+	CHECK(recorder_stop(r, split) == 0 && recorder_stop(r, plain) == 0, "both takes stopped");
+	recorder_get(r, split, &info);
+	CHECK(info.frames == total && info.overrun_frames == 0, "split take: %llu frames, no overrun",
+	      (unsigned long long)info.frames);
+	for (uint32_t k = 0; k < info.n_all_files; k++)
+		named += recorder_file_path(r, split, k, path, sizeof(path)) == 0 &&
+			 strstr(path, "-part0") && !strstr(path, ".part");
+	CHECK(named == 6 && recorder_file_path(r, split, 6, path, sizeof(path)) == -ERANGE,
+	      "recorder_file_path lists the 6 final files (%d), then -ERANGE", named);
+	for (int t = 0; t < 2; t++) {
+		for (int k = 0; k < 3; k++)
+			snprintf(paths[k], sizeof(paths[k]), "%s/split-%s-part%02d.wav", dir,
+				 tracks[t], k + 1);
+		got = read_parts(paths, 3, lens, &bad, NULL);
+		CHECK(lens[0] == minute && lens[1] == minute && lens[2] == total - 2 * minute,
+		      "%s: parts of %llu, %llu and %llu frames", tracks[t],
+		      (unsigned long long)lens[0], (unsigned long long)lens[1],
+		      (unsigned long long)lens[2]);
+		CHECK(got == total && bad == 0,
+		      "%s: the parts concatenate to exactly the signal (%llu frames, %llu off)",
+		      tracks[t], (unsigned long long)got, (unsigned long long)bad);
+	}
+	snprintf(whole[0], sizeof(whole[0]), "%s/whole-voice.wav", dir);
+	got = read_parts(whole, 1, wlen, &bad, NULL);
+	CHECK(got == total && bad == 0, "the unsplit take holds the same %llu frames (%llu off)",
+	      (unsigned long long)got, (unsigned long long)bad);
+	CHECK(recorder_delete(r, split) == 0 && access(paths[0], F_OK) < 0,
+	      "delete removes the finished parts too");
+	recorder_destroy(r);
+	engine_destroy(e);
+}
+
+/* A gap (a stalled writer) across several cuts: the silence is split over
+ * the parts at its exact place, nothing shifts. */
+static void test_split_gap(void)
+{
+	const uint32_t before = PERIOD * 20, stalled = PERIOD * 160, after = PERIOD * 60;
+	const uint64_t part = 4096, total = before + stalled + after;
+	char dir[256], paths[16][512];
+	struct engine *e = make_engine();
+	struct recorder *r;
+	struct gen p = { 0 };
+	struct take_info info;
+	uint64_t lens[16], bad, zeros, got, full = 1;
+	uint32_t id;
+	int take = 0, n = (int)((total + part - 1) / part);
+
+	make_dir(dir, sizeof(dir), "splitgap");
+	r = make_recorder(e, dir, 100, 0, 1000);	/* 8192-frame rings */
+	engine_add_custom(e, "voice", "test", 1, ENGINE_TO_PUBLISH, gen_render, NULL, &p, &id);
+	CHECK(start_named(r, id, false, "gap-{track}", part, &take) == 0, "split take started");
+	run(e, r, before);
+	recorder_debug_stall(r, 1000);
+	engine_offline_run(e, stalled, NULL, NULL);
+	recorder_sync(r, false, 5000);
+	run(e, r, after);
+	recorder_stop(r, take);
+	recorder_get(r, take, &info);
+	for (int k = 0; k < n && k < 16; k++)
+		snprintf(paths[k], sizeof(paths[k]), "%s/gap-voice-part%02d.wav", dir, k + 1);
+	got = read_parts(paths, n, lens, &bad, &zeros);
+	for (int k = 0; k + 1 < n; k++)
+		full &= lens[k] == part;
+	CHECK(info.overrun_frames > part, "the gap is longer than a part (%llu frames dropped)",
+	      (unsigned long long)info.overrun_frames);
+	CHECK(got == total && full && info.part == (uint32_t)n,
+	      "%d parts of %llu frames, %llu frames in all (of %llu)", n,
+	      (unsigned long long)part, (unsigned long long)got, (unsigned long long)total);
+	CHECK(bad == 0 && zeros == info.overrun_frames,
+	      "frames at their exact places, the gap silent (%llu off, %llu silent)",
+	      (unsigned long long)bad, (unsigned long long)zeros);
+	recorder_destroy(r);
+	engine_destroy(e);
+}
+
+/* ---- logger: cuts on the wall-clock period, retention by age and size */
+
+/* A file of mb MiB whose mtime is age_s seconds ago. */
+static void fake_file(const char *dir, const char *name, int mb, long age_s)
+{
+	char path[512];
+	struct timespec ts[2];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	if (f) {
+		fseek(f, (long)mb << 20, SEEK_SET);	/* sparse: size without the writes */
+		fputc(0, f);
+		fclose(f);
+	}
+	clock_gettime(CLOCK_REALTIME, &ts[0]);
+	ts[0].tv_sec -= age_s;
+	ts[1] = ts[0];
+	utimensat(AT_FDCWD, path, ts, 0);
+}
+
+static bool exists_in(const char *dir, const char *name)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return access(path, F_OK) == 0;
+}
+
+static void test_logger(void)
+{
+	const uint64_t period = 2 * RATE, total = 7 * RATE;
+	char dir[256], paths[8][512], path[RECORDER_PATH_MAX];
+	struct engine *e = make_engine();
+	struct recorder *r;
+	struct gen p = { 0 };
+	struct take_info info;
+	uint64_t lens[8], bad, got, sizes = 0, middle = 1;
+	uint32_t id;
+	int take = 0, n, before = notice_count(RECORDER_LOGGER_PRUNED), logger_files = 0;
+	struct take_request req = {
+		.tracks = (uint32_t[]){ ENGINE_BUS_PUBLISH }, .n_tracks = 1,
+		.format = RECORDER_FORMAT_WAV, .bits = 32, .logger = true, .logger_period_s = 2,
+		.logger_keep_days = 3, .logger_max_mb = 5,
+	};
+
+	make_dir(dir, sizeof(dir), "logger");
+	fake_file(dir, "logger-20200101-000000-publish.wav", 0, 10 * 86400);	/* too old */
+	/* 2 MB each beside 5 MB: whatever the phase of the wall clock, the logger
+	 * has finished 1.9 to 2.3 MB of parts at its last cut, so a and b go, c
+	 * stays */
+	fake_file(dir, "logger-a-3h.wav", 2, 3 * 3600);
+	fake_file(dir, "logger-b-2h.wav", 2, 2 * 3600);
+	fake_file(dir, "logger-c-1h.wav", 2, 3600);
+	fake_file(dir, "other-old.wav", 1, 30 * 86400);	/* not a logger file */
+	r = make_recorder(e, dir, 4000, 0, 1000);
+	engine_add_custom(e, "voice", "test", 1, ENGINE_TO_PUBLISH, gen_render, NULL, &p, &id);
+	req.logger_period_s = 1;
+	CHECK(recorder_start(r, &req, &take) == -EINVAL, "a logger period of 1 s refused");
+	req.logger_period_s = 2;
+	CHECK(recorder_start(r, &req, &take) == 0, "logger started (period 2 s, 3 days, 5 MB)");
+	CHECK(!exists_in(dir, "logger-20200101-000000-publish.wav") &&
+		      exists_in(dir, "other-old.wav"),
+	      "at start: the logger file older than 3 days deleted, other files kept");
+	run(e, r, (uint32_t)total);
+	recorder_stop(r, take);
+	recorder_get(r, take, &info);
+	n = (int)info.n_all_files;
+	CHECK(info.logger && n >= 4 && n <= 5 && info.frames == total,
+	      "%d files for 7 s cut every 2 s (%llu frames)", n, (unsigned long long)info.frames);
+	for (int k = 0; k < n && k < 8; k++) {
+		recorder_file_path(r, take, (uint32_t)k, path, sizeof(path));
+		snprintf(paths[k], sizeof(paths[k]), "%.500s", path);
+		logger_files += strncmp(strrchr(path, '/') + 1, "logger-", 7) == 0 &&
+				strstr(path, "-publish") != NULL;
+	}
+	CHECK(logger_files == n, "files named logger-%%Y%%m%%d-%%H%%M%%S-publish (%d of %d)",
+	      logger_files, n);
+	got = read_parts(paths, n < 8 ? n : 8, lens, &bad, NULL);
+	for (int k = 1; k + 1 < n; k++)
+		middle &= lens[k] == period;
+	CHECK(lens[0] > 0 && lens[0] <= period + 1024 && middle,
+	      "the first part runs to the next even second (%llu frames), the next ones are "
+	      "exactly 2 s", (unsigned long long)lens[0]);
+	CHECK(got == total && bad == 0, "the logger files concatenate to the signal (%llu, %llu off)",
+	      (unsigned long long)got, (unsigned long long)bad);
+	for (int k = 0; k < n; k++) {
+		struct stat st;
+
+		if (stat(paths[k], &st) == 0)
+			sizes += (uint64_t)st.st_size;
+	}
+	CHECK(!exists_in(dir, "logger-a-3h.wav") && !exists_in(dir, "logger-b-2h.wav") &&
+		      exists_in(dir, "logger-c-1h.wav"),
+	      "over 5 MB: the oldest logger files deleted first, the newest kept (%llu bytes "
+	      "logged)", (unsigned long long)sizes);
+	engine_sync_events(e);
+	CHECK(notice_count(RECORDER_LOGGER_PRUNED) - before == 3, "a row for each deleted file (%d)",
+	      notice_count(RECORDER_LOGGER_PRUNED) - before);
+	recorder_destroy(r);
+	engine_destroy(e);
+}
+
+/* ---- RF64 beyond 4 GiB: runs when the temporary disk has 12 GB free (it
+ * writes 5 GiB, then 4.5 GiB, about two minutes), not in sanitizer builds;
+ * AIRMIX_TEST_RF64=1 forces it, =0 skips it. */
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#else
+#define SANITIZED 0
+#endif
+#define RF64_FREE_GB 12
+
+static bool rf64_wanted(void)
+{
+	const char *env = getenv("AIRMIX_TEST_RF64");
+	struct statvfs vfs;
+	uint64_t avail;
+
+	if (env && !strcmp(env, "1"))
+		return true;
+	if (env && !strcmp(env, "0")) {
+		printf("ok - skipped: RF64 beyond 4 GiB (AIRMIX_TEST_RF64=0)\n");
+		return false;
+	}
+	if (SANITIZED) {
+		printf("ok - skipped: RF64 beyond 4 GiB in a sanitizer build "
+		       "(AIRMIX_TEST_RF64=1 forces it)\n");
+		return false;
+	}
+	avail = statvfs(top_dir, &vfs) == 0 ? (uint64_t)vfs.f_bavail * vfs.f_frsize : 0;
+	if (avail < (uint64_t)RF64_FREE_GB << 30) {
+		printf("ok - skipped: only %llu GB free for the RF64 take (needs %d)\n",
+		       (unsigned long long)(avail >> 30), RF64_FREE_GB);
+		return false;
+	}
+	return true;
+}
 
 struct ramp {
 	uint64_t pos;
@@ -542,10 +865,6 @@ static void test_rf64(void)
 	uint32_t id;
 	int take = 0, ok = 1;
 
-	if (!getenv("AIRMIX_TEST_RF64") || strcmp(getenv("AIRMIX_TEST_RF64"), "1")) {
-		printf("ok - skipped: RF64 beyond 4 GiB (set AIRMIX_TEST_RF64=1, needs 5.5 GB)\n");
-		return;
-	}
 	make_dir(dir, sizeof(dir), "rf64");
 	e = make_engine();
 	r = make_recorder(e, dir, 4000, 0, 1000);
@@ -588,8 +907,6 @@ static void test_rf64_crash(void)
 	pid_t pid;
 	int status = 0;
 
-	if (!getenv("AIRMIX_TEST_RF64") || strcmp(getenv("AIRMIX_TEST_RF64"), "1"))
-		return;
 	make_dir(dir, sizeof(dir), "rf64crash");
 	fflush(stdout);
 	pid = fork();
@@ -721,9 +1038,14 @@ int main(void)
 	test_bit_exact();
 	test_disk_warning();
 	test_overrun();
+	test_split();
+	test_split_gap();
+	test_logger();
 	test_full_disk();
-	test_rf64();
-	test_rf64_crash();
+	if (rf64_wanted()) {
+		test_rf64();
+		test_rf64_crash();
+	}
 	remove_tree(top_dir);
 	free(sig);
 	CHECK_RT_CLEAN();
