@@ -17,7 +17,7 @@ build_pkgs="build-essential pkg-config libjack-jackd2-dev libasound2-dev libsqli
 run_pkgs="$build_pkgs"
 test_pkgs="$run_pkgs jackd2 alsa-utils libasound2-plugins sqlite3 python3 python3-websockets
 	python3-numpy curl libclang-rt-14-dev clang procps iproute2
-	sox ffmpeg"
+	sox ffmpeg nginx libnginx-mod-rtmp icecast2"
 deb_pkgs="$build_pkgs dpkg-dev debhelper lintian fakeroot adduser systemd python3 curl
 	util-linux"
 

@@ -208,6 +208,17 @@ static const struct key_def keys[] = {
 	       RESTART, KEY_NONEMPTY,
 	       "file name of each track: strftime fields and {track}; the extension is added"),
 
+	INT("push", "max_tasks", push_max_tasks, 8, "tasks", RESTART, 1, 64,
+	    "CDN push tasks at once, each with its own thread and encoder"),
+	INT("push", "ring_ms", push_ring_ms, 2000, "ms", RESTART, 100, 60000,
+	    "audio buffered per push task between the RT thread and the encoder"),
+	INT("push", "timeout_ms", push_timeout_ms, 5000, "ms", RESTART, 500, 60000,
+	    "longest a connection attempt or one send may take before it counts as failed"),
+	INT("push", "backoff_min_ms", push_backoff_min_ms, 250, "ms", RESTART, 50, 60000,
+	    "delay before the first reconnection attempt"),
+	INT("push", "backoff_max_ms", push_backoff_max_ms, 3000, "ms", RESTART, 50, 600000,
+	    "reconnection delays double up to this, each with +-20 % jitter"),
+
 	ENUM_STR("log", "level", log_level, "info", log_level_choices, LIVE,
 		 "log level: error, warning, info or debug"),
 };

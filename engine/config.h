@@ -93,6 +93,13 @@ struct airmix_config {
 	int recorder_min_free_mb;		/* takes stop below this */
 	char recorder_name_template[CONFIG_STR_MAX];	/* strftime + {track} */
 
+	/* [push] */
+	int push_max_tasks;
+	int push_ring_ms;			/* tap ring per task */
+	int push_timeout_ms;			/* connect, and each send */
+	int push_backoff_min_ms;		/* first retry delay */
+	int push_backoff_max_ms;		/* retry delays double up to this */
+
 	/* [log] */
 	char log_level[16];		/* error, warning, info, debug */
 

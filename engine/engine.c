@@ -90,6 +90,7 @@ struct engine {
 	struct history *hist;
 	struct mixing *mixing;
 	struct recorder *recorder;
+	struct push *push;
 	struct rt rt;
 
 	pthread_mutex_t lock;	/* control side: model, command producer, reaping */
@@ -903,6 +904,16 @@ void engine_set_recorder(struct engine *e, struct recorder *r)
 struct recorder *engine_recorder(struct engine *e)
 {
 	return e->recorder;
+}
+
+void engine_set_push(struct engine *e, struct push *p)
+{
+	e->push = p;
+}
+
+struct push *engine_push(struct engine *e)
+{
+	return e->push;
 }
 
 void engine_get_status(struct engine *e, struct engine_status *st)

@@ -117,6 +117,11 @@ struct mixing *engine_mixing(struct engine *e);
 struct recorder;
 void engine_set_recorder(struct engine *e, struct recorder *r);
 struct recorder *engine_recorder(struct engine *e);
+/* The CDN push manager (RTMP, Icecast) the daemon runs on this engine (NULL
+ * when none); set once at start-up, before the web admin starts. */
+struct push;
+void engine_set_push(struct engine *e, struct push *p);
+struct push *engine_push(struct engine *e);
 void engine_get_status(struct engine *e, struct engine_status *st);
 
 /* Apply the live-changeable keys of a new config (SIGHUP, settings API). */

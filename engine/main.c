@@ -26,6 +26,7 @@
 #include "history.h"
 #include "log.h"
 #include "mixing.h"
+#include "recorder/push.h"
 #include "recorder/recorder.h"
 #include "web-admin/server.h"
 
@@ -268,6 +269,23 @@ static struct recorder *start_recorder(struct engine *e, const struct airmix_con
 	return r;
 }
 
+static struct push *start_push(struct engine *e, const struct airmix_config *cfg)
+{
+	struct push_config pc = {
+		.max_tasks = (uint32_t)cfg->push_max_tasks,
+		.ring_ms = (uint32_t)cfg->push_ring_ms,
+		.timeout_ms = (uint32_t)cfg->push_timeout_ms,
+		.backoff_min_ms = (uint32_t)cfg->push_backoff_min_ms,
+		.backoff_max_ms = (uint32_t)cfg->push_backoff_max_ms,
+	};
+	struct push *p = NULL;
+
+	if (push_create(e, &pc, &p) < 0)
+		return NULL;
+	engine_set_push(e, p);
+	return p;
+}
+
 static struct history *open_history(const struct airmix_config *cfg)
 {
 	struct history_config hc = {
@@ -297,6 +315,7 @@ int main(int argc, char **argv)
 	struct engine *e = NULL;
 	struct mixing *mixing = NULL;
 	struct recorder *recorder = NULL;
+	struct push *push = NULL;
 	struct web_admin *web = NULL;
 	struct engine_status st;
 	char err[512] = "";
@@ -346,9 +365,14 @@ int main(int argc, char **argv)
 		log_msg(LOG_ERROR, "cannot start the recorder: out of memory");
 		goto out_mixing;
 	}
+	push = start_push(e, &cfg);
+	if (!push) {
+		log_msg(LOG_ERROR, "cannot start the push manager: out of memory");
+		goto out_recorder;
+	}
 	if (web_admin_start(e, &web, err, sizeof(err)) < 0) {
 		log_msg(LOG_ERROR, "cannot start the web admin: %s", err);
-		goto out_recorder;
+		goto out_push;
 	}
 	engine_get_status(e, &st);
 	log_msg(LOG_INFO, "airmixd %s running on the %s clock at %u Hz, %u frames; http://%s:%d/",
@@ -358,6 +382,9 @@ int main(int argc, char **argv)
 	status = 0;
 
 	web_admin_stop(web);
+out_push:
+	engine_set_push(e, NULL);
+	push_destroy(push);
 out_recorder:
 	engine_set_recorder(e, NULL);
 	recorder_destroy(recorder);

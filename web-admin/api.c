@@ -12,6 +12,7 @@
 #include "web-admin/api.h"
 #include "web-admin/api_internal.h"
 #include "web-admin/api_mixing.h"
+#include "web-admin/api_push.h"
 #include "web-admin/api_recordings.h"
 
 #include <errno.h>
@@ -902,6 +903,7 @@ static const struct {
 	{ routes, &(const size_t){ N_ROUTES } },
 	{ api_mixing_routes, &api_mixing_route_count },
 	{ api_recordings_routes, &api_recordings_route_count },
+	{ api_push_routes, &api_push_route_count },
 };
 
 /* The route for path and method (*found), or -ENOENT / -EOPNOTSUPP. */

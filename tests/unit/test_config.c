@@ -80,6 +80,11 @@ static const struct spec spec[] = {
 	{ "recorder", "warn_free_mb", "int", "MB", false, 0, 16777216, NULL, 0 },
 	{ "recorder", "min_free_mb", "int", "MB", false, 0, 16777216, NULL, 0 },
 	{ "recorder", "name_template", "string", "", false, 0, 0, NULL, true },
+	{ "push", "max_tasks", "int", "tasks", false, 1, 64, NULL, 0 },
+	{ "push", "ring_ms", "int", "ms", false, 100, 60000, NULL, 0 },
+	{ "push", "timeout_ms", "int", "ms", false, 500, 60000, NULL, 0 },
+	{ "push", "backoff_min_ms", "int", "ms", false, 50, 60000, NULL, 0 },
+	{ "push", "backoff_max_ms", "int", "ms", false, 50, 600000, NULL, 0 },
 	{ "log", "level", "enum", "", true, 0, 0, "error,warning,info,debug", 0 },
 };
 #define SPEC_COUNT (sizeof(spec) / sizeof(spec[0]))

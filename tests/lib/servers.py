@@ -1,0 +1,191 @@
+"""servers.py - streaming servers for the push tests, each on a free
+127.0.0.1 port from a temporary config, started and stopped by PID.
+
+    from servers import Nginx, Icecast
+    with Nginx() as n:            # rtmp://127.0.0.1:<n.port>/live/<key>
+        ...
+        n.kill(); n.start()       # the same port again
+    with Icecast() as ice:        # http://127.0.0.1:<ice.port>/<mount>, source password ice.password
+        ...
+
+Nginx runs with the RTMP module (load_module), "daemon off; master_process
+off;" so that its one process is the PID we stop. Icecast refuses to run as
+root without <changeowner>: as root the config changes to the icecast2 user
+and its log folder is made writable for it. Every wait is bounded.
+"""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+RTMP_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def port_open(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+class Server:
+    """A process started from a temporary folder and stopped by PID."""
+
+    def __init__(self, prefix):
+        self.port = free_port()
+        self.tmp = tempfile.mkdtemp(prefix=prefix)
+        self.proc = None
+
+    def command(self):
+        raise NotImplementedError
+
+    def start(self, timeout=10.0):
+        self.log = open(os.path.join(self.tmp, "server.log"), "a")
+        self.proc = subprocess.Popen(self.command(), stdout=self.log, stderr=subprocess.STDOUT,
+                                     cwd=self.tmp)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("%s exited with %s: %s" % (self.command()[0],
+                                   self.proc.returncode, self.log_text()[-1500:]))
+            if port_open(self.port):
+                return self
+            time.sleep(0.05)
+        self.kill()
+        raise RuntimeError("%s did not listen within %.0f s" % (self.command()[0], timeout))
+
+    def kill(self):
+        """SIGKILL by PID and wait (bounded)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+        if self.proc:
+            self.log.close()
+        self.proc = None
+
+    def stop(self):
+        """SIGTERM, then SIGKILL after 5 s."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        self.kill()
+
+    def log_text(self):
+        try:
+            with open(os.path.join(self.tmp, "server.log"), errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        if os.environ.get("AIRMIX_KEEP_TMP") != "1":
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class Nginx(Server):
+    """nginx with the RTMP module: application "live"."""
+
+    def __init__(self):
+        super().__init__("airmix-nginx.")
+        conf = """load_module %s;
+error_log %s/error.log warn;
+pid %s/nginx.pid;
+events { worker_connections 64; }
+rtmp {
+    server {
+        listen 127.0.0.1:%d;
+        application live { live on; record off; }
+    }
+}
+""" % (RTMP_MODULE, self.tmp, self.tmp, self.port)
+        self.conf = os.path.join(self.tmp, "nginx.conf")
+        with open(self.conf, "w") as f:
+            f.write(conf)
+
+    def command(self):
+        return ["nginx", "-p", self.tmp, "-e", os.path.join(self.tmp, "error.log"),
+                "-c", self.conf, "-g", "daemon off; master_process off;"]
+
+    def url(self, key="test"):
+        return "rtmp://127.0.0.1:%d/live/%s" % (self.port, key)
+
+
+class Icecast(Server):
+    """icecast2 with one source password for every mount."""
+
+    def __init__(self, password="hackme"):
+        super().__init__("airmix-icecast.")
+        self.password = password
+        logdir = os.path.join(self.tmp, "log")
+        os.makedirs(logdir)
+        owner = ""
+        if os.geteuid() == 0:
+            os.chmod(self.tmp, 0o755)
+            os.chmod(logdir, 0o777)
+            owner = ("<changeowner><user>icecast2</user><group>icecast</group>"
+                     "</changeowner>")
+        conf = """<icecast>
+  <location>test</location><admin>test@localhost</admin>
+  <limits><clients>20</clients><sources>4</sources><queue-size>524288</queue-size>
+    <client-timeout>30</client-timeout><header-timeout>15</header-timeout>
+    <source-timeout>10</source-timeout><burst-size>65535</burst-size></limits>
+  <authentication><source-password>%s</source-password>
+    <admin-user>admin</admin-user><admin-password>admin-%s</admin-password></authentication>
+  <hostname>127.0.0.1</hostname>
+  <listen-socket><port>%d</port><bind-address>127.0.0.1</bind-address></listen-socket>
+  <fileserve>1</fileserve>
+  <paths><basedir>/usr/share/icecast2</basedir><logdir>%s</logdir>
+    <webroot>/usr/share/icecast2/web</webroot><adminroot>/usr/share/icecast2/admin</adminroot>
+    <pidfile>%s/icecast.pid</pidfile></paths>
+  <logging><accesslog>access.log</accesslog><errorlog>error.log</errorlog>
+    <loglevel>3</loglevel></logging>
+  <security><chroot>0</chroot>%s</security>
+</icecast>
+""" % (password, password, self.port, logdir, logdir, owner)
+        self.conf = os.path.join(self.tmp, "icecast.xml")
+        with open(self.conf, "w") as f:
+            f.write(conf)
+        os.chmod(self.conf, 0o644)
+
+    def command(self):
+        return ["icecast2", "-c", self.conf]
+
+    def status(self):
+        """status-json.xsl parsed, or None."""
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/status-json.xsl" % self.port,
+                                        timeout=3) as r:
+                text = r.read().decode("utf-8", "replace")
+        except OSError:
+            return None
+        # icecast 2.4.4's stylesheet drops a "{" when the server_start comes first
+        text = text.replace('{"icestats":"server_start"', '{"icestats":{"server_start"')
+        try:
+            return json.loads(text)
+        except ValueError:
+            return None
+
+    def sources(self):
+        st = self.status() or {}
+        src = st.get("icestats", {}).get("source", [])
+        return src if isinstance(src, list) else [src]
