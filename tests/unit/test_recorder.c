@@ -221,6 +221,17 @@ static int start(struct recorder *r, const uint32_t *tracks, uint32_t n, bool mi
 	return recorder_start(r, &req, id);
 }
 
+/* A second source: -sig / 2, so that the mix is exactly sig / 2 (the float
+ * difference of a number and its half is exact). */
+static void half_render(void *state, float *const *out, uint32_t n)
+{
+	struct player *p = state;
+
+	for (uint32_t i = 0; i < n; i++)
+		out[0][i] = p->pos + i < SIGNAL_LEN ? -0.5f * sig[p->pos + i] : 0.0f;
+	p->pos += n;
+}
+
 /* ---- crash recovery: a child records and is killed with SIGKILL */
 
 static void crash_child(const char *dir)
@@ -1024,6 +1035,52 @@ static void remove_tree(const char *path)
 	rmdir(path);
 }
 
+/* Two stems and the publish bus in one take: every file holds exactly its
+ * source's samples, all the same length, aligned to the sample. */
+static void test_two_stems(void)
+{
+	char dir[256];
+	struct engine *e = make_engine();
+	struct recorder *r;
+	struct player a = { 0 }, b = { 0 };
+	struct take_info info;
+	struct wav w[3];
+	uint32_t ids[2];
+	int take = 0, ok = 1;
+	const uint32_t n = PERIOD * 500;
+
+	make_dir(dir, sizeof(dir), "two");
+	r = make_recorder(e, dir, 4000, 0, 1000);
+	ids[0] = add_player(e, &a, "host");
+	if (engine_add_custom(e, "guest", "test", 1, ENGINE_TO_PUBLISH, half_render, NULL, &b,
+			      &ids[1]) < 0)
+		exit(1);
+	CHECK(start(r, ids, 2, true, RECORDER_FORMAT_WAV, 32, &take) == 0, "two stems and the mix");
+	run(e, r, n);
+	CHECK(recorder_stop(r, take) == 0 && recorder_get(r, take, &info) == 0 &&
+		      info.n_files == 3, "three files (%u)", info.n_files);
+	for (int f = 0; f < 3 && f < (int)info.n_files; f++)
+		ok &= read_file(info.files[f].path, &w[f]) == 0;
+	CHECK(ok, "the three files open with libsndfile");
+	if (ok && info.n_files == 3) {
+		int exact = w[0].frames == n && w[1].frames == n && w[2].frames == n;
+
+		/* both sources joined the graph before the take: frame k of every file is
+		 * frame k of the take, the same offset into the signal for all three */
+		for (uint32_t i = 0; exact && i < n; i++) {
+			float s0 = w[0].x[2 * i];
+
+			exact = w[1].x[2 * i] == -0.5f * s0 && w[2].x[2 * i] == 0.5f * s0 &&
+				w[0].x[2 * i + 1] == s0;
+		}
+		CHECK(exact, "stems and mix: identical lengths, exact samples, aligned to the sample");
+	}
+	for (int f = 0; f < 3 && f < (int)info.n_files; f++)
+		free(w[f].x);
+	recorder_destroy(r);
+	engine_destroy(e);
+}
+
 int main(void)
 {
 	if (!mkdtemp(top_dir)) {
@@ -1036,6 +1093,7 @@ int main(void)
 		sig[i] = 0.25f * (2.0f * (float)rand() / (float)RAND_MAX - 1.0f) + 0.001f;
 	test_crash_recovery();	/* first: fork before any thread exists */
 	test_bit_exact();
+	test_two_stems();
 	test_disk_warning();
 	test_overrun();
 	test_split();
