@@ -36,7 +36,7 @@ void meter_reset(struct meter *m)
 
 /* Both versions keep four lanes (lane k takes samples i with i % 4 == k, the
  * tail goes to lane 0) and fold them in lane order, so they agree bit for bit. */
-static void fold_lanes(struct meter *m, uint32_t channel, const float peak[4], const float sum[4])
+void meter_fold(struct meter *m, uint32_t channel, const float peak[4], const float sum[4])
 {
 	for (int k = 0; k < 4; k++) {
 		if (peak[k] > m->acc_peak[channel])
@@ -70,7 +70,7 @@ void meter_accumulate_ref(struct meter *m, uint32_t channel, const float *x, uin
 		}
 	}
 	tail(x, i, n, peak, sum);
-	fold_lanes(m, channel, peak, sum);
+	meter_fold(m, channel, peak, sum);
 }
 
 /* The same with GCC/Clang vector types: one SSE/NEON register per quantity. */
@@ -97,7 +97,7 @@ void meter_accumulate(struct meter *m, uint32_t channel, const float *x, uint32_
 	memcpy(p, &peak, sizeof(p));
 	memcpy(s, &sum, sizeof(s));
 	tail(x, i, n, p, s);
-	fold_lanes(m, channel, p, s);
+	meter_fold(m, channel, p, s);
 }
 
 void meter_advance(struct meter *m, uint32_t n, uint32_t window_frames)

@@ -36,6 +36,9 @@ void meter_reset(struct meter *m);
  * reference it is tested against: both give identical results). */
 void meter_accumulate(struct meter *m, uint32_t channel, const float *x, uint32_t n);
 void meter_accumulate_ref(struct meter *m, uint32_t channel, const float *x, uint32_t n);
+/* RT: add four lanes' peaks and sums of squares (from a fused kernel that
+ * meters as it goes, see dsp_gain_mix_meter) in lane order. */
+void meter_fold(struct meter *m, uint32_t channel, const float peak[4], const float sum[4]);
 /* RT: count n frames; publishes and restarts the window when it is full. */
 void meter_advance(struct meter *m, uint32_t n, uint32_t window_frames);
 /* Any thread. */

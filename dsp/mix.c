@@ -1,6 +1,7 @@
 /* mix.c - mixing kernels; see mix.h. Threads: the caller's (RT). */
 #include "mix.h"
 
+#include <math.h>
 #include <string.h>
 
 void dsp_gain_ramp(float *restrict dst, const float *restrict src, uint32_t n, float g0, float g1)
@@ -52,6 +53,57 @@ void dsp_mix_add_gain(float *restrict dst, const float *restrict src, uint32_t n
 	for (uint32_t i = 0; i + 1 < n; i++)
 		dst[i] += src[i] * (g0 + step * (float)(i + 1));
 	dst[n - 1] += src[n - 1] * g1;
+}
+
+typedef float v4sf __attribute__((vector_size(16)));
+typedef int32_t v4si __attribute__((vector_size(16)));
+
+void dsp_gain_mix_meter(const float *restrict src, uint32_t n, float g, float *restrict post,
+			float *restrict bus_a, float ga, float *restrict bus_b, float gb,
+			float peak4[4], float sum4[4])
+{
+	const v4si abs_mask = { 0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff };
+	const v4sf gv = { g, g, g, g }, gav = { ga, ga, ga, ga }, gbv = { gb, gb, gb, gb };
+	v4sf peak = { 0 }, sum = { 0 };
+	uint32_t i = 0;
+
+	for (; i + 4 <= n; i += 4) {
+		v4sf x, v, a, acc;
+		v4si bigger;
+
+		memcpy(&x, src + i, sizeof(x));
+		v = x * gv;	/* x * 1.0f is x: unity stays bit-exact */
+		if (post)
+			memcpy(post + i, &v, sizeof(v));
+		if (bus_a) {
+			memcpy(&acc, bus_a + i, sizeof(acc));
+			acc += v * gav;
+			memcpy(bus_a + i, &acc, sizeof(acc));
+		}
+		if (bus_b) {
+			memcpy(&acc, bus_b + i, sizeof(acc));
+			acc += v * gbv;
+			memcpy(bus_b + i, &acc, sizeof(acc));
+		}
+		a = (v4sf)((v4si)v & abs_mask);
+		bigger = a > peak;
+		peak = (v4sf)(((v4si)a & bigger) | ((v4si)peak & ~bigger));
+		sum += v * v;
+	}
+	memcpy(peak4, &peak, sizeof(peak));
+	memcpy(sum4, &sum, sizeof(sum));
+	for (; i < n; i++) {
+		float v = src[i] * g, a = fabsf(v);
+
+		if (post)
+			post[i] = v;
+		if (bus_a)
+			bus_a[i] += v * ga;
+		if (bus_b)
+			bus_b[i] += v * gb;
+		peak4[0] = a > peak4[0] ? a : peak4[0];
+		sum4[0] += v * v;
+	}
 }
 
 void dsp_interleave2(float *restrict dst, const float *restrict l, const float *restrict r,

@@ -244,6 +244,37 @@ static void feed_taps(struct rt *rt, struct tap *const *taps, uint32_t n_taps, c
 	}
 }
 
+/* No ramp this cycle: the gains and every bus send stay where they are. */
+static bool steady(const struct graph_node *node, const struct node_slot *slot, float gl, float gr)
+{
+	if (slot->cur_l != gl || slot->cur_r != gr)
+		return false;
+	for (int b = 0; b < 2; b++)
+		if ((node->buses & (1u << b)) && slot->cur_bus[b] != slot->bus_gain[b])
+			return false;
+	return true;
+}
+
+/* Render, then gain, mix and meter each channel in one pass. */
+static void process_steady(struct rt *rt, const struct graph_node *node, struct node_slot *slot,
+			   const struct clock_io *io, float gl, float gr)
+{
+	const uint32_t n = io->nframes;
+
+	render_source(rt, node, slot, io);
+	for (int c = 0; c < 2; c++) {
+		const float *src = rt->scratch[node->channels == 2 ? c : 0];
+		float peak4[4], sum4[4];
+
+		dsp_gain_mix_meter(src, n, c ? gr : gl, node->n_taps ? rt->post[c] : NULL,
+				   node->buses & ENGINE_TO_PUBLISH ? rt->bus[0][c] : NULL,
+				   slot->bus_gain[0],
+				   node->buses & ENGINE_TO_PLAYOUT ? rt->bus[1][c] : NULL,
+				   slot->bus_gain[1], peak4, sum4);
+		meter_fold(&slot->meter, (uint32_t)c, peak4, sum4);
+	}
+}
+
 static void process_node(struct rt *rt, const struct graph_node *node, const struct clock_io *io,
 			 uint32_t meter_window)
 {
@@ -254,10 +285,23 @@ static void process_node(struct rt *rt, const struct graph_node *node, const str
 
 	pan_gains(want, slot->pan, &gl, &gr);
 	if (gl == 0.0f && gr == 0.0f && slot->cur_l == 0.0f && slot->cur_r == 0.0f) {
-		/* silent and staying silent: nothing to render or mix */
-		dsp_clear(rt->post[0], n);
-		dsp_clear(rt->post[1], n);
-	} else {
+		/* silent and staying silent: nothing to render, mix or meter */
+		if (node->n_taps) {
+			dsp_clear(rt->post[0], n);
+			dsp_clear(rt->post[1], n);
+			feed_taps(rt, node->taps, node->n_taps, rt->post[0], rt->post[1], n, node->id);
+		}
+		meter_advance(&slot->meter, n, meter_window);
+		return;
+	}
+	if (steady(node, slot, gl, gr)) {
+		process_steady(rt, node, slot, io, gl, gr);
+		meter_advance(&slot->meter, n, meter_window);
+		if (node->n_taps)
+			feed_taps(rt, node->taps, node->n_taps, rt->post[0], rt->post[1], n, node->id);
+		return;
+	}
+	{
 		render_source(rt, node, slot, io);
 		apply_gain(rt->post[0], rt->scratch[0], n, slot->cur_l, gl);
 		apply_gain(rt->post[1], rt->scratch[node->channels == 2 ? 1 : 0], n, slot->cur_r, gr);

@@ -93,6 +93,38 @@ static void test_meter_versions(void)
 	CHECK(same, "vector meter equals the reference bit for bit at every length");
 }
 
+/* The fused steady-state kernel against the passes it replaces. */
+static void test_fused(void)
+{
+	static float src[131], post[131], ref_post[131];
+	static float a[131], b[131], ref_a[131], ref_b[131];
+	const float gains[][3] = { { 1.0f, 1.0f, 1.0f }, { 0.7f, 1.0f, 0.5f }, { 2.5f, 0.3f, 4.0f } };
+	int same = 1;
+
+	for (int i = 0; i < 131; i++)
+		src[i] = frand();
+	for (size_t k = 0; k < sizeof(gains) / sizeof(gains[0]); k++) {
+		struct meter m, ref;
+		float peak4[4], sum4[4];
+		const float g = gains[k][0], ga = gains[k][1], gb = gains[k][2];
+
+		for (int i = 0; i < 131; i++)
+			a[i] = ref_a[i] = b[i] = ref_b[i] = 0.1f * (float)i;
+		meter_reset(&m);
+		meter_reset(&ref);
+		dsp_gain_mix_meter(src, 131, g, post, a, ga, b, gb, peak4, sum4);
+		meter_fold(&m, 0, peak4, sum4);
+		dsp_gain(ref_post, src, 131, g);
+		dsp_mix_add_gain(ref_a, ref_post, 131, ga, ga);
+		dsp_mix_add_gain(ref_b, ref_post, 131, gb, gb);
+		meter_accumulate_ref(&ref, 0, ref_post, 131);
+		same &= !memcmp(post, ref_post, sizeof(post)) && !memcmp(a, ref_a, sizeof(a)) &&
+			!memcmp(b, ref_b, sizeof(b)) && m.acc_peak[0] == ref.acc_peak[0] &&
+			m.acc_sumsq[0] == ref.acc_sumsq[0];
+	}
+	CHECK(same, "fused gain+mix+meter equals gain, mix and meter done apart, bit for bit");
+}
+
 static void test_limiter(uint32_t lookahead)
 {
 	static float l[48000], r[48000], l0[48000], r0[48000];
@@ -127,6 +159,7 @@ int main(void)
 	test_mix();
 	test_meter();
 	test_meter_versions();
+	test_fused();
 	test_limiter(0);
 	test_limiter(48);
 	test_limiter(240);
