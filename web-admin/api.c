@@ -952,27 +952,9 @@ int api_route_lookup(const char *path, enum api_method method, bool *takes_body)
 	return 0;
 }
 
-/* Mixing ids are decimal ints >= 0. */
-static int parse_mix_id(const char *seg, size_t len, int *id)
-{
-	int64_t v = 0;
-	size_t i;
-
-	if (!len || len > 10)
-		return -ENOENT;
-	for (i = 0; i < len; i++) {
-		if (seg[i] < '0' || seg[i] > '9')
-			return -ENOENT;
-		v = v * 10 + (seg[i] - '0');
-	}
-	if (v > INT32_MAX)
-		return -ENOENT;
-	*id = (int)v;
-	return 0;
-}
-
-/* Node ids are decimal uint32; anything else names no node. */
-static int parse_node_id(const char *seg, size_t len, uint32_t *id)
+/* A path segment as a decimal number in [min, max]; -ENOENT otherwise (the
+ * segment then names nothing). */
+static int parse_decimal(const char *seg, size_t len, uint64_t min, uint64_t max, uint64_t *out)
 {
 	uint64_t v = 0;
 	size_t i;
@@ -984,10 +966,32 @@ static int parse_node_id(const char *seg, size_t len, uint32_t *id)
 			return -ENOENT;
 		v = v * 10 + (uint64_t)(seg[i] - '0');
 	}
-	if (!v || v > UINT32_MAX)
+	if (v < min || v > max)
 		return -ENOENT;
-	*id = (uint32_t)v;
+	*out = v;
 	return 0;
+}
+
+/* Mixing ids (and indexes) are decimal ints >= 0. */
+static int parse_mix_id(const char *seg, size_t len, int *id)
+{
+	uint64_t v;
+	int ret = parse_decimal(seg, len, 0, INT32_MAX, &v);
+
+	if (ret == 0)
+		*id = (int)v;
+	return ret;
+}
+
+/* Node ids are decimal uint32 > 0. */
+static int parse_node_id(const char *seg, size_t len, uint32_t *id)
+{
+	uint64_t v;
+	int ret = parse_decimal(seg, len, 1, UINT32_MAX, &v);
+
+	if (ret == 0)
+		*id = (uint32_t)v;
+	return ret;
 }
 
 void api_handle(struct engine *e, const struct api_server_stats *stats,
