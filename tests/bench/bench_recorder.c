@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "engine/config.h"
+#include "offline.h"
 #include "engine/engine.h"
 #include "recorder/recorder.h"
 
@@ -74,14 +75,7 @@ static struct engine *make_engine(void)
 	struct engine *e = NULL;
 	char err[256];
 
-	config_defaults(&cfg);
-	cfg.backend = BACKEND_OFFLINE;
-	cfg.sample_rate = RATE;
-	cfg.period_frames = PERIOD;
-	cfg.max_period_frames = 1024;
-	cfg.jack_inputs = 0;
-	cfg.tone_enabled = false;
-	cfg.lock_memory = false;
+	offline_config(&cfg, RATE, PERIOD);
 	if (engine_create(&cfg, &opts, NULL, &e, err, sizeof(err)) < 0 ||
 	    engine_start(e, err, sizeof(err)) < 0) {
 		fprintf(stderr, "bench: %s\n", err);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "offline.h"
 #include "engine/config.h"
 #include "engine/engine.h"
 #include "engine/tap.h"
@@ -48,14 +49,8 @@ static struct engine *make_engine(double lookahead_ms, double ceiling_db)
 	struct engine *e = NULL;
 	char err[256];
 
-	config_defaults(&cfg);
-	cfg.backend = BACKEND_OFFLINE;
-	cfg.sample_rate = RATE;
-	cfg.period_frames = PERIOD;
-	cfg.max_period_frames = 1024;
+	offline_config(&cfg, RATE, PERIOD);
 	cfg.jack_inputs = 1;
-	cfg.tone_enabled = false;
-	cfg.lock_memory = false;
 	cfg.limiter_lookahead_ms = lookahead_ms;
 	cfg.limiter_ceiling_db = ceiling_db;
 	cfg.meter_window_ms = 1000.0 * PERIOD * 4 / RATE;	/* four periods */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "offline.h"
 #include "engine/config.h"
 #include "engine/engine.h"
 #include "engine/history.h"
@@ -67,14 +68,7 @@ static void rig_open(struct rig *r, uint32_t max_ids)
 				    .preload_max_s = 20.0, .media_dirs = { dir, NULL } };
 	char err[256];
 
-	config_defaults(&cfg);
-	cfg.backend = BACKEND_OFFLINE;
-	cfg.sample_rate = RATE;
-	cfg.period_frames = PERIOD;
-	cfg.max_period_frames = 1024;
-	cfg.jack_inputs = 0;
-	cfg.tone_enabled = false;
-	cfg.lock_memory = false;
+	offline_config(&cfg, RATE, PERIOD);
 	cfg.limiter_lookahead_ms = 0.0;
 	cfg.limiter_ceiling_db = 0.0;
 	if (history_open(&hc, &r->h) < 0 || engine_create(&cfg, &opts, r->h, &r->e, err, sizeof(err)) < 0 ||
