@@ -45,7 +45,7 @@ def main():
     try:
         media = os.path.join(d.data_dir, "media")
         write_wav(os.path.join(media, "jingle.wav"), 1.0, 880)
-        write_wav(os.path.join(media, "bed.wav"), 4.0, 440)
+        write_wav(os.path.join(media, "bed.wav"), 30.0, 440)
         with open(os.path.join(media, "notes.wav"), "w") as f:
             f.write("not audio\n")
         run(d)
@@ -105,7 +105,7 @@ def run(d):
     check("pitch 13: INVALID_PITCH", s == 400 and err_of(b).get("code") == 8, (s, b))
     s, b, _ = d.request("PUT", "/api/v1/mixing/2", {"speed": 201})
     check("speed 201: INVALID_PLAYBACK_SPEED", s == 400 and err_of(b).get("code") == 11, (s, b))
-    s, b, _ = d.request("PUT", "/api/v1/mixing/2", {"position_ms": 4000})
+    s, b, _ = d.request("PUT", "/api/v1/mixing/2", {"position_ms": 30000})
     check("seek at the end: SET_POSITION_FAILED", s == 400 and err_of(b).get("code") == 4, (s, b))
     s, b, _ = d.request("PUT", "/api/v1/mixing/2", {"track": 1})
     check("track 1 of 1: INVALID_AUDIO_TRACK", s == 400 and err_of(b).get("code") == 9, (s, b))
