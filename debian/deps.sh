@@ -13,7 +13,7 @@ set -eu
 build_pkgs="build-essential pkg-config libjack-jackd2-dev libasound2-dev libsqlite3-dev
 	libwebsockets-dev libjansson-dev libinih-dev libsystemd-dev libssl-dev
 	libcurl4-openssl-dev libsndfile1-dev libavformat-dev libavcodec-dev libavutil-dev
-	libswresample-dev libsoxr-dev libebur128-dev librubberband-dev"
+	libswresample-dev libsoxr-dev libebur128-dev librubberband-dev libopus-dev libspeexdsp-dev"
 run_pkgs="$build_pkgs"
 test_pkgs="$run_pkgs jackd2 alsa-utils libasound2-plugins sqlite3 python3 python3-websockets
 	python3-numpy curl libclang-rt-14-dev clang procps iproute2
