@@ -1,6 +1,7 @@
 /* server.c - the libwebsockets server: one context, one vhost on
  * http_listen:http_port, an HTTP protocol for / and the REST API, and the
  * "airmix-events" WebSocket protocol (events.c), plus the service thread.
+ * Any other GET outside /api/ is a file of the admin page (page.c).
  *
  * DESIGN
  * The service thread runs lws_service() until web_admin_stop() sets the stop
@@ -47,6 +48,7 @@
 #include "engine/engine.h"
 #include "web-admin/api.h"
 #include "web-admin/events.h"
+#include "web-admin/page.h"
 
 #define ARGS_MAX 32
 #define PATH_MAX_LEN 1024
@@ -73,6 +75,7 @@ struct web_admin {
 	bool token_subscribed;
 	size_t max_body;
 	unsigned max_ws_clients;
+	char page_root[4096];	/* the admin page's files, "" when not found */
 	struct lws_protocols protocols[3];
 	struct lws_protocol_vhost_options pvo_default;
 	struct lws_protocol_vhost_options pvo_events;
@@ -442,7 +445,12 @@ static int on_http(struct web_admin *w, struct lws *wsi, struct http_session *s,
 		return -1;
 	if (lws_hdr_copy(wsi, s->range, sizeof(s->range), WSI_TOKEN_HTTP_RANGE) < 0)
 		s->range[0] = '\0';	/* longer than any single range: ignored */
-	if (!strcmp(s->path, "/") && s->method == API_GET) {
+	if (s->method == API_GET && strncmp(s->path, "/api/", 5) &&
+	    page_reply(w->page_root, s->path, &s->rep) == 0) {
+		reply_ready(wsi, s);
+		return 0;
+	}
+	if (!strcmp(s->path, "/") && s->method == API_GET) {	/* no page files */
 		s->rep.status = 200;
 		s->rep.content_type = "text/html; charset=utf-8";
 		s->rep.body = strdup(index_html);
@@ -706,6 +714,9 @@ int web_admin_start(struct engine *e, struct web_admin **out, char *err, size_t 
 	snprintf(w->token, sizeof(w->token), "%s", cfg->http_token);
 	w->max_body = (size_t)cfg->http_max_body;
 	w->max_ws_clients = (unsigned)cfg->http_max_ws_clients;
+	if (page_find_root(w->page_root, sizeof(w->page_root)))
+		fprintf(stderr, "airmixd: web admin: the page's files are not in web-admin/www nor "
+			"in %s/share/airmix/web: / shows a placeholder\n", AIRMIX_PREFIX);
 	rc = events_create(e, &w->ev);
 	if (rc) {
 		snprintf(err, errlen, "web admin: out of memory");

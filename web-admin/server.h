@@ -1,5 +1,5 @@
 /* server.h - the libwebsockets server: REST under /api/v1/, the event
- * WebSocket /api/v1/events, and (later) the admin page at /.
+ * WebSocket /api/v1/events, and the admin page at / (page.c).
  *
  * Threads: web_admin_start/stop on the control thread; everything else runs
  * on the server's own lws service thread, which talks to the engine only
