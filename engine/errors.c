@@ -145,6 +145,8 @@ static const struct airmix_error_def error_table[] = {
 	E(RTC, -1084, "ABNORMAL_SERVER_STATUS", ERROR, 503, "server status is abnormal"),
 	/* ---- rtc: airmix additions, from -1999 upwards */
 	E(RTC, -1999, "OVER_USER_LIMIT", ERROR, 409, "visible user limit of the room reached"),
+	E(RTC, -1998, "TOKEN_WILL_EXPIRE", WARNING, 200,
+	  "the token expires soon: update it (update_token)"),
 
 	/* ---- audio_mixing: AudioMixingError 0..11 */
 	E(AUDIO_MIXING, 0, "AUDIO_MIXING_ERROR_OK", STATE, 200, "ok"),
