@@ -91,6 +91,7 @@ struct engine {
 	struct mixing *mixing;
 	struct recorder *recorder;
 	struct push *push;
+	struct rooms *rooms;
 	struct rt rt;
 
 	pthread_mutex_t lock;	/* control side: model, command producer, reaping */
@@ -914,6 +915,16 @@ void engine_set_push(struct engine *e, struct push *p)
 struct push *engine_push(struct engine *e)
 {
 	return e->push;
+}
+
+void engine_set_rooms(struct engine *e, struct rooms *r)
+{
+	e->rooms = r;
+}
+
+struct rooms *engine_rooms(struct engine *e)
+{
+	return e->rooms;
 }
 
 void engine_get_status(struct engine *e, struct engine_status *st)

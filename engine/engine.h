@@ -122,6 +122,11 @@ struct recorder *engine_recorder(struct engine *e);
 struct push;
 void engine_set_push(struct engine *e, struct push *p);
 struct push *engine_push(struct engine *e);
+/* The RTC rooms manager (engine/rtc/rooms.h; NULL when none); set once at
+ * start-up, before the web admin starts. */
+struct rooms;
+void engine_set_rooms(struct engine *e, struct rooms *r);
+struct rooms *engine_rooms(struct engine *e);
 void engine_get_status(struct engine *e, struct engine_status *st);
 
 /* Apply the live-changeable keys of a new config (SIGHUP, settings API). */
