@@ -53,6 +53,11 @@ static float clampf(float x, float c)
 
 void limiter_process(struct limiter *lim, float *l, float *r, uint32_t n)
 {
+	limiter_process_gains(lim, l, r, n, NULL);
+}
+
+void limiter_process_gains(struct limiter *lim, float *l, float *r, uint32_t n, float *gains)
+{
 	const uint32_t len = lim->lookahead + 1;
 	const float c = lim->ceiling;
 
@@ -87,5 +92,7 @@ void limiter_process(struct limiter *lim, float *l, float *r, uint32_t n)
 		}
 		l[i] = g == 1.0f ? out_l : clampf(out_l * g, c);
 		r[i] = g == 1.0f ? out_r : clampf(out_r * g, c);
+		if (gains)
+			gains[i] = g;
 	}
 }

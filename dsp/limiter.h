@@ -41,5 +41,8 @@ void limiter_init(struct limiter *lim, float ceiling_linear, uint32_t lookahead_
 float limiter_release_coef(double release_ms, uint32_t rate);
 /* RT: process n frames of two channels in place. */
 void limiter_process(struct limiter *lim, float *l, float *r, uint32_t n);
+/* The same, and the gain applied to each output frame into gains (n): the
+ * mix-minus taps take a node's delayed contribution out at that gain. */
+void limiter_process_gains(struct limiter *lim, float *l, float *r, uint32_t n, float *gains);
 
 #endif

@@ -92,6 +92,7 @@ struct engine {
 	struct recorder *recorder;
 	struct push *push;
 	struct rooms *rooms;
+	struct rtc_media *rtc_media;
 	struct rt rt;
 
 	pthread_mutex_t lock;	/* control side: model, command producer, reaping */
@@ -102,6 +103,8 @@ struct engine {
 	uint32_t n_free_slots;
 	struct deferred *deferred;
 	uint32_t n_deferred, cap_deferred;
+	struct tap **minus;	/* mix-minus taps of the publish bus */
+	uint32_t n_minus, cap_minus;
 	uint64_t seq;		/* last graph built */
 	uint32_t inflight;	/* graphs published and not yet reaped */
 
@@ -198,6 +201,30 @@ static void fill_graph_node(struct graph_node *gn, const struct node_model *m, u
 	}
 }
 
+/* Mix-minus taps grouped by the node they take out, then the unbound ones
+ * (their node is gone, or they take none out). */
+static void fill_graph_minus(struct engine *e, struct graph *g)
+{
+	uint32_t k = 0;
+
+	for (uint32_t i = 0; i < g->n_nodes; i++) {
+		struct graph_node *gn = &g->nodes[i];
+
+		gn->minus_first = k;
+		for (uint32_t t = 0; t < e->n_minus; t++)
+			if (e->minus[t]->minus_id == gn->id)
+				g->minus[k++] = e->minus[t];
+		gn->n_minus = k - gn->minus_first;
+	}
+	g->n_minus_bound = k;
+	for (uint32_t t = 0; t < e->n_minus; t++) {
+		struct node_model *m = find_model(e, e->minus[t]->minus_id);
+
+		if (!m || m->is_bus)
+			g->minus[k++] = e->minus[t];
+	}
+}
+
 static struct graph *build_graph(struct engine *e)
 {
 	uint32_t rate = atomic_load(&e->rt.rate);
@@ -206,7 +233,7 @@ static struct graph *build_graph(struct engine *e)
 
 	for (uint32_t i = 0; i < e->n_models; i++)
 		n_sources += !e->models[i].is_bus;
-	g = graph_new(n_sources);
+	g = graph_new(n_sources, e->n_minus);
 	if (!g)
 		return NULL;
 	g->seq = ++e->seq;
@@ -228,6 +255,7 @@ static struct graph *build_graph(struct engine *e)
 		}
 		fill_graph_node(&g->nodes[k++], m, g->rate);
 	}
+	fill_graph_minus(e, g);
 	return g;
 }
 
@@ -452,6 +480,8 @@ static void clear_tap_flags(struct engine *e)
 		for (uint32_t t = 0; t < e->models[i].n_taps; t++)
 			atomic_store_explicit(&e->models[i].taps[t]->overrun_reported, 0,
 					      memory_order_relaxed);
+	for (uint32_t t = 0; t < e->n_minus; t++)
+		atomic_store_explicit(&e->minus[t]->overrun_reported, 0, memory_order_relaxed);
 }
 
 static double monotonic_s(void)
@@ -865,7 +895,10 @@ void engine_destroy(struct engine *e)
 		if (m->release)
 			m->release(m->state);
 	}
+	for (uint32_t t = 0; t < e->n_minus; t++)
+		tap_destroy(e->minus[t]);
 	pthread_mutex_unlock(&e->lock);
+	free(e->minus);
 	free(e->models);
 	free(e->deferred);
 	free(e->free_slots);
@@ -915,6 +948,16 @@ void engine_set_push(struct engine *e, struct push *p)
 struct push *engine_push(struct engine *e)
 {
 	return e->push;
+}
+
+void engine_set_rtc_media(struct engine *e, struct rtc_media *m)
+{
+	e->rtc_media = m;
+}
+
+struct rtc_media *engine_rtc_media(struct engine *e)
+{
+	return e->rtc_media;
 }
 
 void engine_set_rooms(struct engine *e, struct rooms *r)
@@ -1291,9 +1334,47 @@ int engine_tap_open(struct engine *e, uint32_t id, uint32_t frames, struct tap *
 	return engine_tap_open_many(e, &id, 1, frames, out);
 }
 
+int engine_tap_open_minus(struct engine *e, uint32_t minus_id, uint32_t frames, struct tap **out)
+{
+	struct node_model *m;
+	struct tap *tap;
+	int ret;
+
+	if (frames < (uint32_t)e->cfg.max_period_frames)
+		frames = (uint32_t)e->cfg.max_period_frames;
+	tap = tap_create_minus(minus_id, frames, (uint32_t)e->cfg.max_period_frames);
+	if (!tap)
+		return -ENOMEM;
+	pthread_mutex_lock(&e->lock);
+	m = minus_id ? find_model(e, minus_id) : NULL;
+	ret = minus_id && (!m || m->is_bus) ? -ENOENT
+		: grow((void **)&e->minus, e->n_minus, &e->cap_minus, sizeof(*e->minus));
+	if (ret == 0) {
+		e->minus[e->n_minus++] = tap;
+		ret = publish(e);
+		if (ret < 0)
+			e->n_minus--;
+	}
+	pthread_mutex_unlock(&e->lock);
+	if (ret < 0) {
+		tap_destroy(tap);
+		return ret;
+	}
+	*out = tap;
+	return 0;
+}
+
 void engine_tap_close(struct engine *e, struct tap *tap)
 {
 	pthread_mutex_lock(&e->lock);
+	for (uint32_t t = 0; t < e->n_minus; t++) {
+		if (e->minus[t] != tap)
+			continue;
+		e->minus[t] = e->minus[--e->n_minus];
+		defer(e, (struct deferred){ .kind = DEFER_TAP, .tap = tap });
+		publish(e);
+		goto out_unlock;
+	}
 	for (uint32_t i = 0; i < e->n_models; i++) {
 		struct node_model *m = &e->models[i];
 

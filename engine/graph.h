@@ -71,6 +71,8 @@ struct graph_node {
 	} u;
 	uint32_t n_taps;
 	struct tap *taps[GRAPH_MAX_TAPS];
+	uint32_t minus_first;	/* graph->minus[minus_first..+n_minus] take this node out */
+	uint32_t n_minus;
 };
 
 struct graph_bus {
@@ -87,12 +89,18 @@ struct graph {
 	uint32_t limiter_lookahead;	/* frames */
 	float limiter_release;	/* coefficient */
 	struct graph_bus buses[2];
+	/* mix-minus taps of the publish bus, grouped by the node they take out;
+	 * the first n_minus_bound have their node in this graph */
+	uint32_t n_minus;
+	uint32_t n_minus_bound;
+	struct tap **minus;	/* n_minus, in the same allocation */
 	uint32_t n_nodes;
 	struct graph_node nodes[];	/* flexible array */
 };
 
-/* Control thread: a zeroed graph with room for n nodes. NULL on ENOMEM. */
-struct graph *graph_new(uint32_t n_nodes);
+/* Control thread: a zeroed graph with room for n nodes and n_minus mix-minus
+ * taps. NULL on ENOMEM. */
+struct graph *graph_new(uint32_t n_nodes, uint32_t n_minus);
 void graph_free(struct graph *g);
 
 #endif

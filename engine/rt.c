@@ -70,7 +70,8 @@ int rt_init(struct rt *rt, uint32_t n_slots, uint32_t max_period, uint32_t comma
 			goto out_nomem;
 	}
 	rt->interleaved = alloc_buffer(2 * max_period);
-	if (!rt->interleaved)
+	rt->lim_gain = alloc_buffer(max_period);
+	if (!rt->interleaved || !rt->lim_gain)
 		goto out_nomem;
 	limiter_init(&rt->limiter[0], 1.0f, 0, 1.0f);
 	limiter_init(&rt->limiter[1], 1.0f, 0, 1.0f);
@@ -91,6 +92,7 @@ void rt_fini(struct rt *rt)
 		free(rt->bus[1][c]);
 	}
 	free(rt->interleaved);
+	free(rt->lim_gain);
 	spsc_ring_free(&rt->commands);
 	spsc_ring_free(&rt->events);
 	spsc_ring_free(&rt->retire);
@@ -321,6 +323,88 @@ static void process_node(struct rt *rt, const struct graph_node *node, const str
 	feed_taps(rt, node->taps, node->n_taps, rt->post[0], rt->post[1], n, node->id);
 }
 
+/* A node that mix-minus taps take out: its contribution to the publish bus
+ * is what the bus gained while it was processed. */
+static void process_node_minus(struct rt *rt, const struct graph *g, const struct graph_node *node,
+			       const struct clock_io *io)
+{
+	const uint32_t n = io->nframes;
+	struct tap *first = g->minus[node->minus_first];
+
+	for (int c = 0; c < 2; c++)
+		memcpy(first->own[c], rt->bus[0][c], n * sizeof(float));
+	process_node(rt, node, io, g->meter_window);
+	for (int c = 0; c < 2; c++) {
+		float *own = first->own[c];
+		const float *bus = rt->bus[0][c];
+
+		for (uint32_t i = 0; i < n; i++)
+			own[i] = bus[i] - own[i];
+		for (uint32_t t = 1; t < node->n_minus; t++)
+			memcpy(g->minus[node->minus_first + t]->own[c], first->own[c],
+			       n * sizeof(float));
+	}
+}
+
+/* Delays the tap's own[] by the limiter look-ahead, in place. */
+static void minus_delay(struct tap *tap, uint32_t lookahead, uint32_t n)
+{
+	if (tap->delay_len != lookahead) {
+		tap->delay_len = lookahead;
+		tap->delay_pos = 0;
+		memset(tap->delay[0], 0, (LIMITER_MAX_LOOKAHEAD + 1) * sizeof(float));
+		memset(tap->delay[1], 0, (LIMITER_MAX_LOOKAHEAD + 1) * sizeof(float));
+	}
+	if (!lookahead)
+		return;
+	for (int c = 0; c < 2; c++) {
+		uint32_t pos = tap->delay_pos;
+
+		for (uint32_t i = 0; i < n; i++) {
+			float x = tap->own[c][i];
+
+			tap->own[c][i] = tap->delay[c][pos];
+			tap->delay[c][pos] = x;
+			pos = pos + 1 == lookahead ? 0 : pos + 1;
+		}
+	}
+	tap->delay_pos = (uint32_t)(((uint64_t)tap->delay_pos + n) % lookahead);
+}
+
+/* Mix-minus taps: the limited publish bus less the excluded node's
+ * contribution taken through the same master gain, the same look-ahead
+ * delay and the same limiter gain, frame by frame; so the node cancels to
+ * float rounding even while the limiter works, and the others sound as in
+ * the programme. A clamp at the ceiling catches what the node was holding
+ * down (the others alone may peak where the sum did not). */
+static void feed_minus_taps(struct rt *rt, const struct graph *g, const struct limiter *lim,
+			    float from_l, float to_l, float from_r, float to_r, uint32_t n)
+{
+	const float c = lim->ceiling;
+
+	for (uint32_t t = 0; t < g->n_minus; t++) {
+		struct tap *tap = g->minus[t];
+		float *out[2] = { rt->post[0], rt->post[1] };
+
+		if (t < g->n_minus_bound) {
+			apply_gain(tap->own[0], tap->own[0], n, from_l, to_l);
+			apply_gain(tap->own[1], tap->own[1], n, from_r, to_r);
+			minus_delay(tap, lim->lookahead, n);
+			for (int ch = 0; ch < 2; ch++) {
+				for (uint32_t i = 0; i < n; i++) {
+					float y = rt->bus[0][ch][i] - rt->lim_gain[i] * tap->own[ch][i];
+
+					out[ch][i] = y > c ? c : (y < -c ? -c : y);
+				}
+			}
+		} else {
+			memcpy(out[0], rt->bus[0][0], n * sizeof(float));
+			memcpy(out[1], rt->bus[0][1], n * sizeof(float));
+		}
+		feed_taps(rt, &tap, 1, out[0], out[1], n, ENGINE_BUS_PUBLISH);
+	}
+}
+
 static void process_bus(struct rt *rt, const struct graph *g, int b, const struct clock_io *io)
 {
 	const struct graph_bus *bus = &g->buses[b];
@@ -330,13 +414,17 @@ static void process_bus(struct rt *rt, const struct graph *g, int b, const struc
 	float want = slot->mute ? 0.0f : slot->gain;
 	float gl, gr;
 
+	float from_l = slot->cur_l, from_r = slot->cur_r;
+
 	pan_gains(want, slot->pan, &gl, &gr);
 	apply_gain(rt->bus[b][0], rt->bus[b][0], n, slot->cur_l, gl);
 	apply_gain(rt->bus[b][1], rt->bus[b][1], n, slot->cur_r, gr);
 	slot->cur_l = gl;
 	slot->cur_r = gr;
 	lim->min_gain = 1.0f;
-	limiter_process(lim, rt->bus[b][0], rt->bus[b][1], n);
+	limiter_process_gains(lim, rt->bus[b][0], rt->bus[b][1], n, rt->lim_gain);
+	if (b == 0 && g->n_minus)
+		feed_minus_taps(rt, g, lim, from_l, gl, from_r, gr, n);
 	{
 		float reduction = (float)(-20.0 * log10(lim->min_gain));
 
@@ -407,8 +495,12 @@ void rt_process(struct rt *rt, const struct clock_io *io)
 		dsp_clear(rt->bus[b][0], n);
 		dsp_clear(rt->bus[b][1], n);
 	}
-	for (uint32_t i = 0; i < g->n_nodes; i++)
-		process_node(rt, &g->nodes[i], io, g->meter_window);
+	for (uint32_t i = 0; i < g->n_nodes; i++) {
+		if (g->nodes[i].n_minus)
+			process_node_minus(rt, g, &g->nodes[i], io);
+		else
+			process_node(rt, &g->nodes[i], io, g->meter_window);
+	}
 	process_bus(rt, g, 0, io);
 	process_bus(rt, g, 1, io);
 out:

@@ -72,6 +72,7 @@ struct rt {
 	float *post[2];
 	float *bus[2][2];
 	float *interleaved;
+	float *lim_gain;		/* the publish limiter's gain per frame */
 	struct limiter limiter[2];
 	/* statistics, written by RT, read anywhere */
 	_Atomic uint64_t cycles;

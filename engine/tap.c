@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 
+#include "dsp/limiter.h"
 #include "engine.h"
 
 struct tap *tap_create(uint32_t source_id, uint32_t frames)
@@ -28,10 +29,32 @@ out_free_tap:
 	return NULL;
 }
 
+struct tap *tap_create_minus(uint32_t minus_id, uint32_t frames, uint32_t max_period)
+{
+	struct tap *tap = tap_create(ENGINE_BUS_PUBLISH, frames);
+
+	if (!tap)
+		return NULL;
+	tap->minus_id = minus_id;
+	for (int c = 0; c < 2; c++) {
+		tap->own[c] = calloc(max_period, sizeof(float));
+		tap->delay[c] = calloc(LIMITER_MAX_LOOKAHEAD + 1, sizeof(float));
+		if (!tap->own[c] || !tap->delay[c]) {
+			tap_destroy(tap);
+			return NULL;
+		}
+	}
+	return tap;
+}
+
 void tap_destroy(struct tap *tap)
 {
 	if (!tap)
 		return;
+	for (int c = 0; c < 2; c++) {
+		free(tap->own[c]);
+		free(tap->delay[c]);
+	}
 	spsc_ring_free(&tap->gaps);
 	spsc_ring_free(&tap->frames);
 	free(tap);

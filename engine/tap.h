@@ -39,10 +39,19 @@ struct tap {
 	/* shared counters */
 	_Atomic uint64_t dropped;
 	_Atomic uint32_t overrun_reported;	/* set by RT, cleared by the event thread */
+	/* mix-minus taps (tap_create_minus): the publish bus without one node's
+	 * contribution. RT-owned buffers, allocated at creation. */
+	uint32_t minus_id;	/* the node taken out; 0 = a plain tap */
+	float *own[2];		/* its contribution to the bus this cycle */
+	float *delay[2];	/* the same through the limiter's look-ahead delay */
+	uint32_t delay_len, delay_pos;
 };
 
 /* Control thread. */
 struct tap *tap_create(uint32_t source_id, uint32_t frames);
+/* A mix-minus tap of the publish bus without node minus_id (see rt.c),
+ * with buffers for periods up to max_period. */
+struct tap *tap_create_minus(uint32_t minus_id, uint32_t frames, uint32_t max_period);
 void tap_destroy(struct tap *tap);
 
 /* RT: returns 0, or 1 when this cycle was dropped (an overrun). */
