@@ -39,7 +39,7 @@ endif
 AIRMIX_CFLAGS := -std=c11 -Wall -Wextra -Wshadow -Wno-unused-parameter -D_GNU_SOURCE \
 	-DAIRMIX_VERSION='"$(VERSION)"' -DAIRMIX_PREFIX='"$(PREFIX)"' -pthread -I. \
 	$(PKG_CFLAGS) $(SAN_FLAGS)
-AIRMIX_LIBS := $(PKG_LIBS) -lm -ldl -pthread
+AIRMIX_LIBS := $(PKG_LIBS) -lcrypt -lm -ldl -pthread
 
 MAINS := engine/main.c web-admin/airmixctl.c
 LIB_SRCS := $(filter-out $(MAINS),$(sort $(wildcard engine/*.c engine/*/*.c dsp/*.c \

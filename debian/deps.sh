@@ -13,11 +13,12 @@ set -eu
 build_pkgs="build-essential pkg-config libjack-jackd2-dev libasound2-dev libsqlite3-dev
 	libwebsockets-dev libjansson-dev libinih-dev libsystemd-dev libssl-dev
 	libcurl4-openssl-dev libsndfile1-dev libavformat-dev libavcodec-dev libavutil-dev
-	libswresample-dev libsoxr-dev libebur128-dev librubberband-dev libopus-dev libspeexdsp-dev"
+	libswresample-dev libsoxr-dev libebur128-dev librubberband-dev libopus-dev libspeexdsp-dev
+	libcrypt-dev"
 run_pkgs="$build_pkgs"
 test_pkgs="$run_pkgs jackd2 alsa-utils libasound2-plugins sqlite3 python3 python3-websockets
 	python3-numpy curl libclang-rt-14-dev clang procps iproute2
-	sox ffmpeg nginx libnginx-mod-rtmp icecast2"
+	sox ffmpeg nginx libnginx-mod-rtmp icecast2 openssl"
 deb_pkgs="$build_pkgs dpkg-dev debhelper lintian fakeroot adduser systemd python3 curl
 	util-linux"
 

@@ -48,6 +48,8 @@ enum key_kind {
 };
 
 #define KEY_NONEMPTY 1u		/* an empty string is refused */
+#define KEY_SECRET 2u		/* never shown by the settings API */
+#define KEY_HASH 4u		/* "" or a crypt(3) hash */
 
 struct key_def {
 	struct config_key_info info;
@@ -164,8 +166,22 @@ static const struct key_def keys[] = {
 	STRING("http", "listen", http_listen, "127.0.0.1", RESTART, KEY_NONEMPTY,
 	       "address of the admin HTTP server: an IPv4 or IPv6 literal or localhost"),
 	INT("http", "port", http_port, 8080, "", RESTART, 1, 65535, "admin HTTP port"),
-	STRING("http", "token", http_token, "", LIVE, 0,
-	       "bearer token for the API, required when listen is not a loopback address"),
+	STRING("http", "token", http_token, "", LIVE, KEY_SECRET,
+	       "bearer token for scripts (acts as admin), empty for none"),
+	STRING("http", "admin_password_hash", http_admin_hash, "", LIVE, KEY_SECRET | KEY_HASH,
+	       "crypt(3) hash of the admin password, set with airmixctl passwd; empty for none, "
+	       "required when listen is not a loopback address"),
+	STRING("http", "operator_password_hash", http_operator_hash, "", LIVE,
+	       KEY_SECRET | KEY_HASH,
+	       "crypt(3) hash of the operator password, set with airmixctl passwd --user operator"),
+	INT("http", "session_ttl_s", http_session_ttl_s, 43200, "s", LIVE, 60, 2592000,
+	    "lifetime of a login session"),
+	INT("http", "upload_max_mb", http_upload_max_mb, 200, "MB", LIVE, 1, 65536,
+	    "largest media file accepted by an upload"),
+	STRING("http", "tls_cert", http_tls_cert, "", RESTART, 0,
+	       "PEM certificate (chain) for HTTPS and WSS, empty for plain HTTP"),
+	STRING("http", "tls_key", http_tls_key, "", RESTART, 0,
+	       "PEM private key of tls_cert"),
 	INT("http", "max_body_bytes", http_max_body, 65536, "bytes", RESTART, 1024, 16777216,
 	    "largest request body accepted"),
 	INT("http", "max_ws_clients", http_max_ws_clients, 256, "clients", RESTART, 1, 4096,
@@ -453,6 +469,12 @@ static int parse_string(const struct key_def *k, const char *v, char *out, char 
 		snprintf(msg, len, "value must not be empty");
 		return -EINVAL;
 	}
+	if (n && (k->flags & KEY_HASH) && (v[0] != '$' ||
+					  strspn(v, "$./=0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+						 "abcdefghijklmnopqrstuvwxyz") != n)) {
+		snprintf(msg, len, "not a crypt(3) password hash: set it with airmixctl passwd");
+		return -EINVAL;
+	}
 	memcpy(out, v, n + 1);
 	return 0;
 }
@@ -591,10 +613,13 @@ static void cross_checks(struct parse *p)
 		cross_error(p, k, msg);
 		listen_ok = false;
 	}
-	k = later_key(p, "http", "listen", "token");
-	if (k && listen_ok && !config_is_loopback(c->http_listen) && !c->http_token[0])
-		cross_error(p, k, "http_token is required when http_listen is not a loopback "
-			    "address");
+	k = later_key(p, "http", "listen", "admin_password_hash");
+	if (k && listen_ok && !config_is_loopback(c->http_listen) && !c->http_admin_hash[0])
+		cross_error(p, k, "admin_password_hash is required when listen is not a loopback "
+			    "address: set it with airmixctl passwd");
+	k = later_key(p, "http", "tls_cert", "tls_key");
+	if (k && !c->http_tls_cert[0] != !c->http_tls_key[0])
+		cross_error(p, k, "tls_cert and tls_key go together: set both or neither");
 }
 
 /* ---- the file */
@@ -920,6 +945,20 @@ size_t config_key_count(void)
 const struct config_key_info *config_key_at(size_t index)
 {
 	return index < KEY_COUNT ? &keys[index].info : NULL;
+}
+
+/* Any thread: the range of a number key, the choices of an enum, and
+ * whether the value is a secret. */
+int config_key_limits(size_t index, double *min, double *max, const char *const **choices,
+		      bool *secret)
+{
+	if (index >= KEY_COUNT)
+		return -ENOENT;
+	*min = keys[index].min;
+	*max = keys[index].max;
+	*choices = keys[index].choices;
+	*secret = keys[index].flags & KEY_SECRET;
+	return 0;
 }
 
 /* The shortest %g text that reads back as the same double. */

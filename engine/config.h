@@ -66,6 +66,12 @@ struct airmix_config {
 	char http_listen[CONFIG_STR_MAX];
 	int http_port;
 	char http_token[CONFIG_STR_MAX];	/* bearer token, "" = none */
+	char http_admin_hash[CONFIG_STR_MAX];	/* crypt(3) hash, "" = none */
+	char http_operator_hash[CONFIG_STR_MAX];
+	int http_session_ttl_s;
+	int http_upload_max_mb;
+	char http_tls_cert[CONFIG_STR_MAX];	/* "" = plain HTTP */
+	char http_tls_key[CONFIG_STR_MAX];
 	int http_max_body;		/* bytes */
 	int http_max_ws_clients;
 	int http_meter_fps;
@@ -155,6 +161,10 @@ struct config_key_info {
 };
 size_t config_key_count(void);
 const struct config_key_info *config_key_at(size_t index);
+/* min/max of a number key, choices of an enum (NULL otherwise), and whether
+ * the value is a secret (token, password hashes). -ENOENT past the end. */
+int config_key_limits(size_t index, double *min, double *max, const char *const **choices,
+		      bool *secret);
 /* Current value of a key as text. */
 int config_get_text(const struct airmix_config *cfg, const char *section, const char *key,
 		    char *buf, size_t len);

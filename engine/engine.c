@@ -1009,6 +1009,12 @@ int engine_apply_config(struct engine *e, const struct airmix_config *cfg)
 	e->cfg.history_max_rows = cfg->history_max_rows;
 	e->cfg.history_max_age_days = cfg->history_max_age_days;
 	snprintf(e->cfg.http_token, sizeof(e->cfg.http_token), "%s", cfg->http_token);
+	snprintf(e->cfg.http_admin_hash, sizeof(e->cfg.http_admin_hash), "%s",
+		 cfg->http_admin_hash);
+	snprintf(e->cfg.http_operator_hash, sizeof(e->cfg.http_operator_hash), "%s",
+		 cfg->http_operator_hash);
+	e->cfg.http_session_ttl_s = cfg->http_session_ttl_s;
+	e->cfg.http_upload_max_mb = cfg->http_upload_max_mb;
 	snprintf(e->cfg.log_level, sizeof(e->cfg.log_level), "%s", cfg->log_level);
 	e->cfg.tone_enabled = cfg->tone_enabled;
 	e->cfg.tone_frequency_hz = cfg->tone_frequency_hz;

@@ -243,6 +243,8 @@ static const struct airmix_error_def error_table[] = {
 	  "reload rejected: the running configuration is kept"),
 	E(CONFIG, CONFIG_NEEDS_RESTART, "CONFIG_NEEDS_RESTART", WARNING, 200,
 	  "changed keys take effect after a restart"),
+	E(CONFIG, CONFIG_WRITE_FAILED, "CONFIG_WRITE_FAILED", ERROR, 500,
+	  "configuration file cannot be written"),
 
 	/* ---- history 3000..3999 */
 	E(HISTORY, HISTORY_OPEN_FAILED, "HISTORY_OPEN_FAILED", ERROR, 500,
@@ -276,6 +278,15 @@ static const struct airmix_error_def error_table[] = {
 	  "request body must be application/json"),
 	E(API, API_TOO_MANY_SUBSCRIBERS, "API_TOO_MANY_SUBSCRIBERS", ERROR, 429,
 	  "too many event subscribers"),
+	E(API, API_FORBIDDEN, "API_FORBIDDEN", ERROR, 403,
+	  "this role may not do this: log in as admin"),
+	E(API, API_CSRF_FAILED, "API_CSRF_FAILED", ERROR, 403,
+	  "missing or wrong X-CSRF-Token header"),
+	E(API, API_RATE_LIMITED, "API_RATE_LIMITED", WARNING, 429,
+	  "too many failed logins from this address: try again later"),
+	E(API, API_ALREADY_EXISTS, "API_ALREADY_EXISTS", ERROR, 409, "already exists"),
+	E(API, API_NOT_AUDIO, "API_NOT_AUDIO", ERROR, 415,
+	  "not an audio file libsndfile can read"),
 
 	/* ---- recorder 5000..5999 */
 	E(RECORDER, RECORDER_TAKE_STARTED, "RECORDER_TAKE_STARTED", STATE, 201, "take started"),

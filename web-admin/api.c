@@ -14,6 +14,10 @@
 #include "web-admin/api_mixing.h"
 #include "web-admin/api_push.h"
 #include "web-admin/api_recordings.h"
+#include "web-admin/api_config.h"
+#include "web-admin/api_media.h"
+#include "web-admin/api_session.h"
+#include "web-admin/auth.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -420,6 +424,8 @@ static int check_body(struct call *c)
 			  "request body must be a json object, not %s", json_type_text(c->body));
 		return -EINVAL;
 	}
+	if (!strcmp(c->route->fields[0].name, API_ANY_FIELDS))
+		return 0;
 	json_object_foreach(c->body, key, v) {
 		f = find_field(c->route->fields, key);
 		if (!f) {
@@ -770,44 +776,56 @@ static json_t *history_row_json(const struct history_row *r)
 			 "request", api_text_json(r->request));
 }
 
-static void get_history(struct call *c)
+/* The history rows the query parameters ask for (limit_default when no
+ * limit is given); *rows is malloc'd. An error reply otherwise. */
+static int query_history(struct call *c, uint32_t limit_default, struct history_filter *f,
+			 struct history_row **rows, size_t *n, int64_t *total)
 {
 	struct history *h = engine_history(c->e);
-	struct history_filter f = { .domain = -1, .limit = API_HISTORY_DEFAULT };
 	struct arg_value *a = c->args;
-	struct history_row *rows;
 	char errbuf[256] = "";
-	size_t i, n = 0;
-	int64_t total = 0;
-	json_t *arr;
 	int rc;
 
 	if (!h) {
 		api_call_fail(c, AIRMIX_DOMAIN_API, API_INTERNAL, "history is not available");
-		return;
+		return -ENOENT;
 	}
-	f.since_us = a[HA_SINCE].set ? a[HA_SINCE].i : 0;
-	f.until_us = a[HA_UNTIL].set ? a[HA_UNTIL].i : 0;
-	f.domain = a[HA_DOMAIN].set ? (int)a[HA_DOMAIN].i : -1;
-	f.has_code = a[HA_CODE].set;
-	f.code = (int)a[HA_CODE].i;
-	f.subject = a[HA_SUBJECT].set ? a[HA_SUBJECT].s : NULL;
-	f.level = a[HA_LEVEL].set ? a[HA_LEVEL].s : NULL;
-	f.limit = a[HA_LIMIT].set ? (uint32_t)a[HA_LIMIT].i : API_HISTORY_DEFAULT;
-	f.offset = a[HA_OFFSET].set ? (uint32_t)a[HA_OFFSET].i : 0;
-	f.before_id = a[HA_BEFORE_ID].set ? a[HA_BEFORE_ID].i : 0;
-	rows = calloc(f.limit, sizeof(*rows));
-	if (!rows) {
+	memset(f, 0, sizeof(*f));
+	f->since_us = a[HA_SINCE].set ? a[HA_SINCE].i : 0;
+	f->until_us = a[HA_UNTIL].set ? a[HA_UNTIL].i : 0;
+	f->domain = a[HA_DOMAIN].set ? (int)a[HA_DOMAIN].i : -1;
+	f->has_code = a[HA_CODE].set;
+	f->code = (int)a[HA_CODE].i;
+	f->subject = a[HA_SUBJECT].set ? a[HA_SUBJECT].s : NULL;
+	f->level = a[HA_LEVEL].set ? a[HA_LEVEL].s : NULL;
+	f->limit = a[HA_LIMIT].set ? (uint32_t)a[HA_LIMIT].i : limit_default;
+	f->offset = a[HA_OFFSET].set ? (uint32_t)a[HA_OFFSET].i : 0;
+	f->before_id = a[HA_BEFORE_ID].set ? a[HA_BEFORE_ID].i : 0;
+	*rows = calloc(f->limit, sizeof(**rows));
+	if (!*rows) {
 		api_call_fail(c, AIRMIX_DOMAIN_API, API_INTERNAL, "history query: out of memory");
-		return;
+		return -ENOMEM;
 	}
-	rc = history_query(h, &f, rows, f.limit, &n, &total, errbuf, sizeof(errbuf));
+	rc = history_query(h, f, *rows, f->limit, n, total, errbuf, sizeof(errbuf));
 	if (rc) {
-		free(rows);
+		free(*rows);
 		api_call_fail(c, AIRMIX_DOMAIN_HISTORY, HISTORY_OPEN_FAILED, "history query: %s",
 			  errbuf[0] ? errbuf : strerror(-rc));
-		return;
+		return rc;
 	}
+	return 0;
+}
+
+static void get_history(struct call *c)
+{
+	struct history_filter f;
+	struct history_row *rows;
+	size_t i, n = 0;
+	int64_t total = 0;
+	json_t *arr;
+
+	if (query_history(c, API_HISTORY_DEFAULT, &f, &rows, &n, &total))
+		return;
 	arr = json_array();
 	for (i = 0; i < n; i++)
 		json_array_append_new(arr, history_row_json(&rows[i]));
@@ -815,6 +833,76 @@ static void get_history(struct call *c)
 		"rows", arr, "next_before_id",
 		n == f.limit ? json_integer(rows[n - 1].id) : json_null()));
 	free(rows);
+}
+
+/* One CSV field (RFC 4180): quoted when it holds a comma, a quote or a line
+ * end, quotes doubled. A leading = + - @ gets a ' so that a spreadsheet
+ * shows it as text instead of running it as a formula. */
+static void csv_field(FILE *f, const char *v, bool last)
+{
+	bool quote = strpbrk(v, ",\"\r\n") != NULL;
+	bool formula = v[0] && strchr("=+-@", v[0]);
+
+	if (quote)
+		fputc('"', f);
+	if (formula)
+		fputc('\'', f);
+	for (; *v; v++) {
+		if (*v == '"')
+			fputc('"', f);
+		fputc(*v, f);
+	}
+	if (quote)
+		fputc('"', f);
+	fputs(last ? "\r\n" : ",", f);
+}
+
+/* GET /api/v1/history.csv: the rows /api/v1/history gives for the same
+ * parameters (up to 1000 by default), as CSV with a header line. */
+static void get_history_csv(struct call *c)
+{
+	struct history_filter f;
+	struct history_row *rows;
+	char when[40], num[24], *buf = NULL;
+	size_t i, n = 0, len = 0;
+	int64_t total = 0;
+	FILE *out;
+
+	if (query_history(c, API_HISTORY_MAX, &f, &rows, &n, &total))
+		return;
+	out = open_memstream(&buf, &len);
+	if (!out) {
+		free(rows);
+		api_call_fail(c, AIRMIX_DOMAIN_API, API_INTERNAL, "csv: out of memory");
+		return;
+	}
+	fputs("id,time,time_us,domain,code,name,level,subject,message,request\r\n", out);
+	for (i = 0; i < n; i++) {
+		const struct history_row *r = &rows[i];
+
+		fprintf(out, "%" PRId64 ",", r->id);
+		api_format_time(r->time_us, when, sizeof(when));
+		fprintf(out, "%s,%" PRId64 ",", when, r->time_us);
+		csv_field(out, airmix_domain_name(r->domain), false);
+		snprintf(num, sizeof(num), "%d", r->code);
+		fprintf(out, "%s,", num);
+		csv_field(out, r->name, false);
+		csv_field(out, airmix_level_name(r->level), false);
+		csv_field(out, r->subject, false);
+		csv_field(out, r->message, false);
+		csv_field(out, r->request, true);
+	}
+	free(rows);
+	if (fclose(out) || !buf) {
+		free(buf);
+		api_call_fail(c, AIRMIX_DOMAIN_API, API_INTERNAL, "csv: out of memory");
+		return;
+	}
+	api_reply_free(c->rep);
+	c->rep->status = 200;
+	c->rep->content_type = "text/csv; charset=utf-8";
+	c->rep->body = buf;
+	c->rep->len = len;
 }
 
 static void get_errors(struct call *c)
@@ -835,6 +923,8 @@ static void get_errors(struct call *c)
 
 /* ---- routing */
 
+static void get_routes(struct call *c);
+
 static const struct api_route routes[] = {
 	{ "/api/v1/health", API_GET, NULL, NULL, get_health, API_ID_NODE },
 	{ "/api/v1/graph", API_GET, NULL, NULL, get_graph, API_ID_NODE },
@@ -844,6 +934,8 @@ static const struct api_route routes[] = {
 	{ "/api/v1/graph/nodes/{id}", API_PUT, node_put_fields, NULL, put_node, API_ID_NODE },
 	{ "/api/v1/graph/nodes/{id}", API_DELETE, NULL, NULL, delete_node, API_ID_NODE },
 	{ "/api/v1/history", API_GET, NULL, history_args, get_history, API_ID_NODE },
+	{ "/api/v1/history.csv", API_GET, NULL, history_args, get_history_csv, API_ID_NODE },
+	{ "/api/v1/routes", API_GET, NULL, NULL, get_routes, API_ID_NODE },
 	{ "/api/v1/errors", API_GET, NULL, NULL, get_errors, API_ID_NODE },
 };
 
@@ -904,7 +996,31 @@ static const struct {
 	{ api_mixing_routes, &api_mixing_route_count },
 	{ api_recordings_routes, &api_recordings_route_count },
 	{ api_push_routes, &api_push_route_count },
+	{ api_session_routes, &api_session_route_count },
+	{ api_media_routes, &api_media_route_count },
+	{ api_config_routes, &api_config_route_count },
 };
+
+/* Every route with the role it needs (GET /api/v1/routes): what the page
+ * and the security tests enumerate. */
+static void get_routes(struct call *c)
+{
+	json_t *arr = json_array();
+	size_t i, t;
+
+	for (t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
+		for (i = 0; i < *tables[t].count; i++) {
+			const struct api_route *r = &tables[t].routes[i];
+
+			json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:b,s:b}",
+				"method", method_name(r->method), "path", r->pattern,
+				"role", auth_role_name(auth_route_role(r->method, r->pattern)),
+				"json_body", r->fields && !api_route_raw_body(r),
+				"raw_body", api_route_raw_body(r)));
+		}
+	}
+	api_reply_json(c->rep, 200, json_pack("{s:o}", "routes", arr));
+}
 
 /* The route for path and method (*found), or -ENOENT / -EOPNOTSUPP. */
 static int route_find(const char *path, enum api_method method, char *allow, size_t allow_len,
@@ -939,7 +1055,13 @@ static int route_find(const char *path, enum api_method method, char *allow, siz
 	return -EOPNOTSUPP;
 }
 
-int api_route_lookup(const char *path, enum api_method method, bool *takes_body)
+bool api_route_raw_body(const struct api_route *r)
+{
+	return r->fields && r->fields[0].name && !strcmp(r->fields[0].name, API_RAW_BODY);
+}
+
+int api_route_lookup(const char *path, enum api_method method, bool *takes_body,
+		     bool *raw_body)
 {
 	const struct api_route *r;
 	const char *seg, *n;
@@ -948,7 +1070,8 @@ int api_route_lookup(const char *path, enum api_method method, bool *takes_body)
 
 	if (ret < 0)
 		return ret;
-	*takes_body = r->fields != NULL;
+	*raw_body = api_route_raw_body(r);
+	*takes_body = r->fields != NULL && !*raw_body;
 	return 0;
 }
 
@@ -1043,7 +1166,7 @@ void api_handle(struct engine *e, const struct api_server_stats *stats,
 	}
 	if (check_query(&c))
 		goto out;
-	if (c.route->fields && check_body(&c))
+	if (c.route->fields && !api_route_raw_body(c.route) && check_body(&c))
 		goto out;
 	c.route->handler(&c);
 out:

@@ -34,6 +34,10 @@ struct api_query_arg {
 	const char *value;
 };
 
+struct auth;
+struct auth_result;
+struct media_upload;
+
 struct api_request {
 	enum api_method method;
 	const char *method_name;	/* as sent: "GET", "PATCH", ... */
@@ -44,6 +48,11 @@ struct api_request {
 	size_t body_len;
 	const char *request;	/* "METHOD /path?query body" for reports */
 	const char *range;	/* the Range header, NULL when there is none */
+	struct auth *auth;	/* sessions and logins (auth.h); NULL in unit tests */
+	const struct auth_result *who;	/* the server's auth check; NULL = admin */
+	const char *peer;	/* the client's address, "" when unknown */
+	bool tls;		/* the request came over TLS */
+	struct media_upload *upload;	/* a raw-body route's body, already on disk */
 };
 
 struct api_reply {
@@ -54,6 +63,8 @@ struct api_reply {
 	char allow[64];		/* 405: value of the Allow header */
 	char location[64];	/* 201: value of the Location header */
 	char content_range[64];	/* 206, 416: value of the Content-Range header */
+	char set_cookie[256];	/* value of a Set-Cookie header, "" for none */
+	int retry_after_s;	/* 429: value of the Retry-After header, 0 for none */
 	/* A file reply: the server streams file_length bytes of file_fd from
 	 * file_offset as the body (body stays NULL) with Accept-Ranges: bytes,
 	 * and api_reply_free() closes the fd. */
@@ -74,9 +85,11 @@ struct api_server_stats {
 };
 
 /* Service thread: does a route exist for path and method? 0 when it does
- * (*takes_body says whether it reads a JSON body), -ENOENT when no route has
+ * (*takes_body says whether it reads a JSON body, *raw_body whether its body
+ * is a file streamed to disk: a media upload), -ENOENT when no route has
  * this path, -EOPNOTSUPP when the path exists but not for this method. */
-int api_route_lookup(const char *path, enum api_method method, bool *takes_body);
+int api_route_lookup(const char *path, enum api_method method, bool *takes_body,
+		     bool *raw_body);
 
 /* Service thread: answer a request. rep is filled in (status, body); the
  * caller frees it with api_reply_free(). */

@@ -82,6 +82,13 @@ struct api_route {
 	enum api_id_kind id_kind;	/* what {id} names */
 };
 
+/* A body table whose only entry is named API_ANY_FIELDS takes any JSON
+ * object: the handler checks its members. One named API_RAW_BODY says that
+ * the body is no JSON but a file the server streams to disk (req->upload). */
+#define API_ANY_FIELDS "*"
+#define API_RAW_BODY "<raw>"
+bool api_route_raw_body(const struct api_route *r);
+
 void api_reply_json(struct api_reply *rep, int status, json_t *j);	/* takes j */
 void api_call_fail(struct call *c, enum airmix_domain domain, int code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

@@ -22,9 +22,19 @@
  * token, client limit) and refused there with a JSON error reply. A client
  * that sends no subprotocol is bound to "airmix-events", the vhost's default.
  *
- * The bearer token can change on a config reload (SIGHUP): an engine
- * subscriber copies it under token_lock when ENGINE_CONFIG_RELOADED is
- * reported, and every check copies it out under the same lock.
+ * Who may do what is auth.c's: every /api/ request and every upgrade is
+ * checked from its headers (bearer token, session cookie, X-CSRF-Token, the
+ * role the route needs) before its body is read. The token and the password
+ * hashes can change on a config reload (SIGHUP, PUT /api/v1/config): an
+ * engine subscriber hands them to auth when ENGINE_CONFIG_RELOADED is
+ * reported.
+ *
+ * A media upload (a route with raw_body) is not collected in memory: its
+ * body is written to a temporary file in the media folder as it arrives
+ * (api_media.c), after the size limit was checked from Content-Length.
+ *
+ * With [http] tls_cert and tls_key set, the vhost speaks TLS only (HTTPS
+ * and WSS); session cookies are then marked Secure.
  *
  * Threads: web_admin_start/stop on the control thread; the callbacks on the
  * service thread.
@@ -47,6 +57,8 @@
 
 #include "engine/engine.h"
 #include "web-admin/api.h"
+#include "web-admin/media_upload.h"
+#include "web-admin/auth.h"
 #include "web-admin/events.h"
 #include "web-admin/page.h"
 
@@ -70,9 +82,9 @@ struct web_admin {
 	pthread_t thread;
 	bool thread_started;
 	atomic_bool stop;
-	pthread_mutex_t token_lock;	/* the token changes on a config reload */
-	char token[CONFIG_STR_MAX];
-	bool token_subscribed;
+	struct auth *auth;
+	bool reload_subscribed;
+	bool tls;
 	size_t max_body;
 	unsigned max_ws_clients;
 	char page_root[4096];	/* the admin page's files, "" when not found */
@@ -101,33 +113,24 @@ struct http_session {
 	size_t sent;
 	struct api_reply rep;
 	char range[128];	/* the Range header, "" when there is none */
+	char peer[AUTH_PEER_MAX];
+	struct auth_result who;
+	bool uploading;		/* a raw body goes to upload */
+	struct media_upload upload;
 };
 
 /* ---- small helpers */
 
 
-/* Constant time in the length of the wanted token. */
-static bool token_equal(const char *want, const char *given, size_t glen)
-{
-	size_t i, wlen = strlen(want);
-	unsigned char diff = glen != wlen;
-
-	for (i = 0; i < wlen; i++)
-		diff |= (unsigned char)(want[i] ^ (i < glen ? given[i] : 0));
-	return !diff;
-}
-
 /* Engine subscriber (the thread that reloaded the config): takes the new
- * token once the engine has applied it. */
-static void token_reload_cb(const struct engine_notice *n, void *user)
+ * token and password hashes once the engine has applied them. */
+static void reload_cb(const struct engine_notice *n, void *user)
 {
 	struct web_admin *w = user;
 
 	if (n->domain != AIRMIX_DOMAIN_ENGINE || n->code != ENGINE_CONFIG_RELOADED)
 		return;
-	pthread_mutex_lock(&w->token_lock);
-	snprintf(w->token, sizeof(w->token), "%s", engine_config(w->e)->http_token);
-	pthread_mutex_unlock(&w->token_lock);
+	auth_configure(w->auth, engine_config(w->e));
 }
 
 static struct web_admin *server_of(struct lws *wsi)
@@ -168,6 +171,8 @@ static void method_of(struct lws *wsi, struct http_session *s)
 
 static void session_free(struct http_session *s)
 {
+	if (s->uploading)
+		api_media_upload_abort(&s->upload);
 	free(s->path);
 	free(s->query);
 	free(s->argbuf);
@@ -219,10 +224,18 @@ static int session_read_uri(struct lws *wsi, struct http_session *s, const char 
 	return 0;
 }
 
+/* Bodies that hold passwords or settings never reach the history. */
+static bool body_secret(const struct http_session *s)
+{
+	return s->path && (!strcmp(s->path, "/api/v1/session") ||
+			   !strcmp(s->path, "/api/v1/config"));
+}
+
 /* "METHOD /path?query body" for the history. malloc'd. */
 static char *request_text(const struct http_session *s)
 {
-	size_t shown = s->body_len > REQUEST_BODY_SHOWN ? REQUEST_BODY_SHOWN : s->body_len;
+	size_t shown = body_secret(s) ? 0 : s->body_len > REQUEST_BODY_SHOWN ?
+		       REQUEST_BODY_SHOWN : s->body_len;
 	size_t len = strlen(s->path ? s->path : "") + strlen(s->query ? s->query : "") +
 		     shown + 32;
 	char *t = malloc(len);
@@ -232,7 +245,7 @@ static char *request_text(const struct http_session *s)
 	snprintf(t, len, "%s %s%s%s%s%.*s%s", s->method_name, s->path ? s->path : "",
 		 s->query && s->query[0] ? "?" : "", s->query ? s->query : "",
 		 shown ? " " : "", (int)shown, shown ? s->body : "",
-		 shown < s->body_len ? "..." : "");
+		 shown < s->body_len ? (shown ? "..." : " (body not shown)") : "");
 	return t;
 }
 
@@ -248,6 +261,9 @@ static void request_init(const struct http_session *s, struct api_request *req, 
 	req->body_len = s->body_len;
 	req->request = text ? text : "";
 	req->range = s->range[0] ? s->range : NULL;
+	req->who = &s->who;
+	req->peer = s->peer;
+	req->upload = s->uploading ? (struct media_upload *)&s->upload : NULL;
 }
 
 /* ---- replies */
@@ -291,7 +307,13 @@ static void dispatch(struct web_admin *w, struct lws *wsi, struct http_session *
 	}
 	events_stats(w->ev, &stats);
 	request_init(s, &req, text);
+	req.auth = w->auth;
+	req.tls = w->tls;
 	api_handle(w->e, &stats, &req, &s->rep);
+	if (s->uploading) {	/* the handler kept the file or it goes now */
+		api_media_upload_abort(&s->upload);
+		s->uploading = false;
+	}
 	free(text);
 	reply_ready(wsi, s);
 }
@@ -323,6 +345,18 @@ static int write_headers(struct web_admin *w, struct lws *wsi, struct http_sessi
 			(const unsigned char *)"location:", (const unsigned char *)r->location,
 			(int)strlen(r->location), &p, end))
 		return -1;
+	if (r->set_cookie[0] && lws_add_http_header_by_name(wsi,
+			(const unsigned char *)"set-cookie:", (const unsigned char *)r->set_cookie,
+			(int)strlen(r->set_cookie), &p, end))
+		return -1;
+	if (r->retry_after_s > 0) {
+		char ra[16];
+
+		snprintf(ra, sizeof(ra), "%d", r->retry_after_s);
+		if (lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",
+				(const unsigned char *)ra, (int)strlen(ra), &p, end))
+			return -1;
+	}
 	if (s->close_after && lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
 			(const unsigned char *)"close", 5, &p, end))
 		return -1;
@@ -385,24 +419,23 @@ static int http_writable(struct web_admin *w, struct lws *wsi, struct http_sessi
 
 /* ---- request checks */
 
-static bool authorized(struct web_admin *w, struct lws *wsi, bool allow_query_token)
+/* The auth check of a request (or an upgrade, which may carry ?token=). */
+static void check_auth(struct web_admin *w, struct lws *wsi, enum api_method method,
+		       const char *path, bool allow_query_token, struct auth_result *res)
 {
-	char want[CONFIG_STR_MAX], hdr[CONFIG_STR_MAX + 16], arg[CONFIG_STR_MAX + 8];
-	const char *given;
-	int n;
+	char cookie[1024], csrf[AUTH_CSRF_LEN + 8], authz[CONFIG_STR_MAX + 16];
+	char arg[CONFIG_STR_MAX + 8];
+	struct auth_request rq = { .method = method, .path = path };
 
-	pthread_mutex_lock(&w->token_lock);
-	memcpy(want, w->token, sizeof(want));
-	pthread_mutex_unlock(&w->token_lock);
-	if (!want[0])
-		return true;
-	n = lws_hdr_copy(wsi, hdr, sizeof(hdr), WSI_TOKEN_HTTP_AUTHORIZATION);
-	if (n > 7 && !strncasecmp(hdr, "Bearer ", 7))
-		return token_equal(want, hdr + 7, (size_t)n - 7);
-	given = allow_query_token ? lws_get_urlarg_by_name(wsi, "token=", arg, sizeof(arg)) : NULL;
-	if (given)
-		return token_equal(want, given, strlen(given));
-	return false;
+	if (lws_hdr_copy(wsi, cookie, sizeof(cookie), WSI_TOKEN_HTTP_COOKIE) > 0)
+		rq.cookie = cookie;
+	if (lws_hdr_custom_copy(wsi, csrf, sizeof(csrf), "x-csrf-token:", 13) >= 0)
+		rq.csrf = csrf;
+	if (lws_hdr_copy(wsi, authz, sizeof(authz), WSI_TOKEN_HTTP_AUTHORIZATION) > 0)
+		rq.authorization = authz;
+	if (allow_query_token)
+		rq.query_token = lws_get_urlarg_by_name(wsi, "token=", arg, sizeof(arg));
+	auth_check(w->auth, &rq, res);
 }
 
 static bool content_type_json(struct lws *wsi, char *shown, size_t len)
@@ -430,11 +463,32 @@ static long long content_length(struct lws *wsi)
 	return (*end || v < 0) ? -1 : v;
 }
 
+/* A raw body (a media upload): checked from the headers, then streamed to a
+ * temporary file as it arrives. An error is answered at once and the
+ * connection closed without reading the body. */
+static int begin_upload(struct web_admin *w, struct lws *wsi, struct http_session *s)
+{
+	struct api_request req;
+	char *text = request_text(s);
+	int rc;
+
+	request_init(s, &req, text);
+	rc = api_media_upload_begin(w->e, &req, content_length(wsi), &s->upload, &s->rep);
+	free(text);
+	if (rc) {
+		s->close_after = true;
+		reply_ready(wsi, s);
+		return 0;
+	}
+	s->uploading = true;
+	return 0;
+}
+
 /* Headers are in: decide now, or get ready for the body. 0, or -1 to close. */
 static int on_http(struct web_admin *w, struct lws *wsi, struct http_session *s,
 		   const char *uri, size_t uri_len)
 {
-	bool takes_body = false;
+	bool takes_body = false, raw_body = false;
 	char ct[128];
 	long long len;
 	int rc;
@@ -463,16 +517,20 @@ static int on_http(struct web_admin *w, struct lws *wsi, struct http_session *s,
 		reply_ready(wsi, s);
 		return 0;
 	}
-	if (!strncmp(s->path, "/api/", 5) && !authorized(w, wsi, false)) {
-		fail(w, wsi, s, API_UNAUTHORIZED, "missing or wrong bearer token");
+	lws_get_peer_simple(wsi, s->peer, sizeof(s->peer));
+	check_auth(w, wsi, s->method, s->path, false, &s->who);
+	if (s->who.code) {
+		fail(w, wsi, s, s->who.code, "%s", s->who.message);
 		return 0;
 	}
-	rc = api_route_lookup(s->path, s->method, &takes_body);
+	rc = api_route_lookup(s->path, s->method, &takes_body, &raw_body);
 	if (rc == -ENOENT && !strcmp(s->path, EVENTS_PATH)) {
 		fail(w, wsi, s, API_NOT_FOUND, "%s is a websocket: connect with Upgrade: websocket",
 		     EVENTS_PATH);
 		return 0;
 	}
+	if (!rc && raw_body)
+		return begin_upload(w, wsi, s);
 	if (rc || !takes_body) {	/* api_handle answers 404 and 405 itself */
 		dispatch(w, wsi, s);
 		return 0;
@@ -509,6 +567,10 @@ static int on_http(struct web_admin *w, struct lws *wsi, struct http_session *s,
 static void on_body(struct web_admin *w, struct lws *wsi, struct http_session *s,
 		    const char *in, size_t len)
 {
+	if (s->uploading && !s->replied) {
+		api_media_upload_write(&s->upload, in, len);
+		return;
+	}
 	if (s->replied || !s->body)
 		return;
 	if (len > s->body_cap - s->body_len) {
@@ -545,7 +607,8 @@ static int refuse_upgrade(struct web_admin *w, struct lws *wsi, int code, const 
 	/* lws would write "HTTP/1.0" here: the request version is not parsed yet */
 	p += lws_snprintf((char *)p, (size_t)(end - p), "HTTP/1.1 %d %s\r\n", s.rep.status,
 			  s.rep.status == 401 ? "Unauthorized" : s.rep.status == 404 ?
-			  "Not Found" : s.rep.status == 429 ? "Too Many Requests" : "Error");
+			  "Not Found" : s.rep.status == 429 ? "Too Many Requests" :
+			  s.rep.status == 403 ? "Forbidden" : "Error");
 	if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
 					 (const unsigned char *)"application/json", 16, &p, end) ||
 	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH,
@@ -567,6 +630,7 @@ static int refuse_upgrade(struct web_admin *w, struct lws *wsi, int code, const 
 static int confirm_upgrade(struct web_admin *w, struct lws *wsi, const char *what)
 {
 	char uri[PATH_MAX_LEN], msg[160];
+	struct auth_result who;
 
 	if (!what || strcasecmp(what, "websocket"))
 		return -1;	/* no h2c */
@@ -575,8 +639,9 @@ static int confirm_upgrade(struct web_admin *w, struct lws *wsi, const char *wha
 		snprintf(msg, sizeof(msg), "no websocket at %.64s (use %s)", uri, EVENTS_PATH);
 		return refuse_upgrade(w, wsi, API_NOT_FOUND, msg);
 	}
-	if (!authorized(w, wsi, true))
-		return refuse_upgrade(w, wsi, API_UNAUTHORIZED, "missing or wrong bearer token");
+	check_auth(w, wsi, API_GET, EVENTS_PATH, true, &who);
+	if (who.code)
+		return refuse_upgrade(w, wsi, who.code, who.message);
 	if (events_clients(w->ev) >= w->max_ws_clients) {
 		snprintf(msg, sizeof(msg), "too many event subscribers (max_ws_clients %u)",
 			 w->max_ws_clients);
@@ -683,12 +748,38 @@ static int create_context(struct web_admin *w, const struct airmix_config *cfg, 
 	info.server_string = "airmixd/" AIRMIX_VERSION;
 	info.options = v6 ? 0 : LWS_SERVER_OPTION_DISABLE_IPV6;
 	info.timeout_secs = 10;
+	if (cfg->http_tls_cert[0]) {
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.ssl_cert_filepath = cfg->http_tls_cert;
+		info.ssl_private_key_filepath = cfg->http_tls_key;
+		w->tls = true;
+	}
 	lws_set_log_level(LLL_ERR | LLL_WARN, log_emit);
 	w->ctx = lws_create_context(&info);
 	if (!w->ctx) {
 		snprintf(err, errlen, "cannot listen on %s port %d: address in use or not "
-			 "available", cfg->http_listen, cfg->http_port);
+			 "available%s", cfg->http_listen, cfg->http_port, w->tls ?
+			 ", or the TLS certificate and key do not load" : "");
 		return -EADDRINUSE;
+	}
+	return 0;
+}
+
+/* lws only says that the context failed: name an unreadable file first. */
+static int tls_files_readable(const struct airmix_config *cfg, char *err, size_t errlen)
+{
+	const char *files[2] = { cfg->http_tls_cert, cfg->http_tls_key };
+
+	for (int i = 0; i < 2; i++) {
+		FILE *f = files[i][0] ? fopen(files[i], "r") : NULL;
+
+		if (files[i][0] && !f) {
+			snprintf(err, errlen, "cannot read %s %s: %s", i ? "tls_key" : "tls_cert",
+				 files[i], strerror(errno));
+			return -errno;
+		}
+		if (f)
+			fclose(f);
 	}
 	return 0;
 }
@@ -699,19 +790,23 @@ int web_admin_start(struct engine *e, struct web_admin **out, char *err, size_t 
 	struct web_admin *w;
 	int rc;
 
-	if (!config_is_loopback(cfg->http_listen) && !cfg->http_token[0]) {
-		snprintf(err, errlen, "refusing to listen on %s without a token: set [http] token "
-			 "or listen on a loopback address", cfg->http_listen);
+	if (!config_is_loopback(cfg->http_listen) && !cfg->http_admin_hash[0]) {
+		snprintf(err, errlen, "refusing to listen on %s without a password: set [http] "
+			 "admin_password_hash with airmixctl passwd, or listen on a loopback "
+			 "address", cfg->http_listen);
 		return -EINVAL;
 	}
+	rc = tls_files_readable(cfg, err, errlen);
+	if (rc)
+		return rc;
 	w = calloc(1, sizeof(*w));
-	if (!w) {
+	if (!w || auth_create(&w->auth)) {
+		free(w);
 		snprintf(err, errlen, "web admin: out of memory");
 		return -ENOMEM;
 	}
 	w->e = e;
-	pthread_mutex_init(&w->token_lock, NULL);
-	snprintf(w->token, sizeof(w->token), "%s", cfg->http_token);
+	auth_configure(w->auth, cfg);
 	w->max_body = (size_t)cfg->http_max_body;
 	w->max_ws_clients = (unsigned)cfg->http_max_ws_clients;
 	if (page_find_root(w->page_root, sizeof(w->page_root)))
@@ -726,7 +821,7 @@ int web_admin_start(struct engine *e, struct web_admin **out, char *err, size_t 
 	if (rc)
 		goto out_events;
 	events_attach(w->ev, w->ctx, &w->protocols[1]);
-	w->token_subscribed = engine_subscribe(e, token_reload_cb, w) == 0;
+	w->reload_subscribed = engine_subscribe(e, reload_cb, w) == 0;
 	rc = -pthread_create(&w->thread, NULL, service_main, w);
 	if (rc) {
 		snprintf(err, errlen, "web admin: cannot start the service thread: %s",
@@ -738,14 +833,14 @@ int web_admin_start(struct engine *e, struct web_admin **out, char *err, size_t 
 	return 0;
 
 out_context:
-	if (w->token_subscribed)
-		engine_unsubscribe(e, token_reload_cb, w);
+	if (w->reload_subscribed)
+		engine_unsubscribe(e, reload_cb, w);
 	events_detach(w->ev);
 	lws_context_destroy(w->ctx);
 out_events:
 	events_destroy(w->ev);
 out_free:
-	pthread_mutex_destroy(&w->token_lock);
+	auth_destroy(w->auth);
 	free(w);
 	return rc;
 }
@@ -758,11 +853,11 @@ void web_admin_stop(struct web_admin *w)
 	lws_cancel_service(w->ctx);
 	if (w->thread_started)
 		pthread_join(w->thread, NULL);
-	if (w->token_subscribed)
-		engine_unsubscribe(w->e, token_reload_cb, w);
+	if (w->reload_subscribed)
+		engine_unsubscribe(w->e, reload_cb, w);
 	events_detach(w->ev);
 	lws_context_destroy(w->ctx);
 	events_destroy(w->ev);
-	pthread_mutex_destroy(&w->token_lock);
+	auth_destroy(w->auth);
 	free(w);
 }

@@ -664,8 +664,8 @@ def test_nonloopback_refused():
         msg = str(e)
     finally:
         d.cleanup()
-    check("no token on a non-loopback listener: airmixd refuses to start",
-          not started and "token" in msg, msg if not started else "it started")
+    check("no password on a non-loopback listener: airmixd refuses to start",
+          not started and "admin_password_hash" in msg, msg if not started else "it started")
 
 
 def main():

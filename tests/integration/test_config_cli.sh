@@ -41,7 +41,7 @@ check_eq "shipped conf/airmix.conf: stderr empty" "" "$(cat "$T/err")"
 
 # a good non-default file
 printf '[engine]\nbackend = offline\nsample_rate = 44100\n[http]\nlisten = 0.0.0.0\n%s\n' \
-	'token = "abc"' >"$T/good.conf"
+	'admin_password_hash = "$y$j9T$salt$hash"' >"$T/good.conf"
 "$AIRMIXD" --check-config "$T/good.conf" >"$T/out" 2>"$T/err"
 check_eq "a valid non-default file: exit status 0" 0 "$?"
 
@@ -57,7 +57,7 @@ check_bad duplicate "4: inputs: duplicate key, first set on line 2" \
 	'[jack]\ninputs = 2\n# again\ninputs = 4\n'
 check_bad syntax "2: syntax error: expected \"key = value\", \"[section]\" or a comment" \
 	'[engine]\nsample_rate 48000\n'
-check_bad token "2: listen: http_token is required when http_listen is not a loopback address" \
+check_bad password "2: listen: admin_password_hash is required when listen is not a loopback address: set it with airmixctl passwd" \
 	'[http]\nlisten = 0.0.0.0\n'
 long=$(head -c 400 /dev/zero | tr '\0' '#')
 check_bad long_comment \
