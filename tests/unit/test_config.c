@@ -62,6 +62,12 @@ static const struct spec spec[] = {
 	{ "http", "listen", "string", "", false, 0, 0, NULL, true },
 	{ "http", "port", "int", "", false, 1, 65535, NULL, 0 },
 	{ "http", "token", "string", "", true, 0, 0, NULL, false },
+	{ "http", "admin_password_hash", "string", "", true, 0, 0, NULL, false },
+	{ "http", "operator_password_hash", "string", "", true, 0, 0, NULL, false },
+	{ "http", "session_ttl_s", "int", "s", true, 60, 2592000, NULL, 0 },
+	{ "http", "upload_max_mb", "int", "MB", true, 1, 65536, NULL, 0 },
+	{ "http", "tls_cert", "string", "", false, 0, 0, NULL, false },
+	{ "http", "tls_key", "string", "", false, 0, 0, NULL, false },
 	{ "http", "max_body_bytes", "int", "bytes", false, 1024, 16777216, NULL, 0 },
 	{ "http", "max_ws_clients", "int", "clients", false, 1, 4096, NULL, 0 },
 	{ "http", "meter_fps", "int", "fps", false, 1, 60, NULL, 0 },
@@ -365,10 +371,12 @@ static void expect_good(const struct spec *s, const char *value)
 	char text[512], got[CONFIG_STR_MAX];
 	int rc;
 
-	/* the smallest period, so that any max_period_frames fits */
-	snprintf(text, sizeof(text), "%s[%s]\n%s = %s\n",
+	/* the smallest period, so that any max_period_frames fits; a TLS key
+	 * with its partner */
+	snprintf(text, sizeof(text), "%s[%s]\n%s%s = %s\n",
 		 strcmp(s->key, "period_frames") ? "[engine]\nperiod_frames = 16\n" : "",
-		 s->section, s->key, value);
+		 s->section, !strcmp(s->key, "tls_cert") ? "tls_key = /k.pem\n" :
+		 !strcmp(s->key, "tls_key") ? "tls_cert = /c.pem\n" : "", s->key, value);
 	rc = load_text(text, &c, &errs);
 	show_errors(&errs);
 	config_get_text(&c, s->section, s->key, got, sizeof(got));
@@ -441,6 +449,12 @@ static void test_bad_values(void)
 			}
 			expect_bad(s, "bogus", want);
 			expect_bad(s, "", "\"\" is not one of");
+		} else if (strstr(s->key, "password_hash")) {
+			expect_good(s, "\"$y$j9T$salt$hash\"");
+			expect_good(s, "$6$rounds=5000$x$y");
+			expect_bad(s, "\"localhost\"", "not a crypt(3) password hash");
+			expect_bad(s, "\"$y$a b\"", "not a crypt(3) password hash");
+			expect_bad(s, long_value, "line is too long (");
 		} else {
 			expect_good(s, "\"localhost\"");
 			expect_bad(s, long_value, "line is too long (");
@@ -564,7 +578,8 @@ static void test_many_errors(void)
 		"6: syntax error: expected \"key = value\", \"[section]\" or a comment",
 		"7: unknown section [nope]",
 		"10: port: \"80a\" is not an integer",
-		"12: token: http_token is required when http_listen is not a loopback address",
+		"12: admin_password_hash: admin_password_hash is required when listen is not a "
+		"loopback address: set it with airmixctl passwd",
 		"14: sample_rate: duplicate key, first set on line 2",
 	};
 	struct airmix_config c, before;
@@ -584,7 +599,7 @@ static void test_many_errors(void)
 		      "[http]\n"
 		      "port = 80a\n"
 		      "listen = 0.0.0.0\n"
-		      "token = \"\"\n"
+		      "admin_password_hash = \"\"\n"
 		      "[engine]\n"
 		      "sample_rate = 48000\n",
 		      many, 8);
@@ -617,7 +632,14 @@ static void test_cross_checks(void)
 		"2: listen: \"example.com\" is not an IPv4 or IPv6 address or localhost",
 	};
 	static const char *const no_token[] = {
-		"2: listen: http_token is required when http_listen is not a loopback address",
+		"2: listen: admin_password_hash is required when listen is not a loopback "
+		"address: set it with airmixctl passwd",
+	};
+	static const char *const bad_hash[] = {
+		"2: admin_password_hash: not a crypt(3) password hash: set it with airmixctl passwd",
+	};
+	static const char *const tls_half[] = {
+		"2: tls_cert: tls_cert and tls_key go together: set both or neither",
 	};
 	struct airmix_config c;
 	struct config_errors errs;
@@ -629,11 +651,23 @@ static void test_cross_checks(void)
 		      "[engine]\nperiod_frames = 512\nmax_period_frames = 256\n", max_later, 1);
 	expect_errors("listen must be an address", "[http]\nlisten = example.com\n", bad_listen,
 		      1);
-	expect_errors("token required off loopback", "[http]\nlisten = 0.0.0.0\n", no_token, 1);
-	expect_errors("token required off loopback (IPv6 any)", "[http]\nlisten = ::\n", no_token,
+	expect_errors("password required off loopback", "[http]\nlisten = 0.0.0.0\n", no_token,
 		      1);
-	rc = load_text("[http]\nlisten = 0.0.0.0\ntoken = s3cret\n", &c, &errs);
-	CHECK(rc == 0 && !strcmp(c.http_token, "s3cret"), "0.0.0.0 with a token is accepted");
+	expect_errors("password required off loopback (IPv6 any)", "[http]\nlisten = ::\n",
+		      no_token, 1);
+	expect_errors("a token alone is not enough off loopback",
+		      "[http]\nlisten = 0.0.0.0\ntoken = s3cret\n", (const char *const[]){
+		      "2: listen: admin_password_hash is required when listen is not a loopback "
+		      "address: set it with airmixctl passwd" }, 1);
+	expect_errors("a password hash must look like one", "[http]\nadmin_password_hash = "
+		      "secret word\n", bad_hash, 1);
+	expect_errors("tls_cert without tls_key", "[http]\ntls_cert = /c.pem\n", tls_half, 1);
+	rc = load_text("[http]\ntls_cert = /c.pem\ntls_key = /k.pem\n", &c, &errs);
+	CHECK(rc == 0 && !strcmp(c.http_tls_key, "/k.pem"), "tls_cert with tls_key is accepted");
+	rc = load_text("[http]\nlisten = 0.0.0.0\nadmin_password_hash = \"$y$j9T$salt$hash\"\n",
+		       &c, &errs);
+	CHECK(rc == 0 && !strcmp(c.http_admin_hash, "$y$j9T$salt$hash"),
+	      "0.0.0.0 with a password hash is accepted");
 	rc = load_text("[http]\nlisten = ::1\n", &c, &errs);
 	CHECK(rc == 0 && !strcmp(c.http_listen, "::1"), "::1 needs no token");
 	rc = load_text("[http]\nlisten = localhost\n", &c, &errs);
@@ -680,22 +714,23 @@ static void test_config_set(void)
 		      "be larger than max_period_frames (128)") && !memcmp(&c, &before, sizeof(c)),
 	      "cross check through config_set: %s", errs.items[0].text);
 	rc = config_set(&c, "http", "listen", "0.0.0.0", "api", &errs);
-	CHECK(rc == -EINVAL && strstr(errs.items[0].text, "http_token is required"),
-	      "listen off loopback without a token refused");
-	rc = config_set(&c, "http", "token", "t0k", "api", &errs) ||
+	CHECK(rc == -EINVAL && strstr(errs.items[0].text, "admin_password_hash is required"),
+	      "listen off loopback without a password refused");
+	rc = config_set(&c, "http", "admin_password_hash", "$y$j9T$s$h", "api", &errs) ||
 	     config_set(&c, "http", "listen", "0.0.0.0", "api", &errs);
-	CHECK(rc == 0 && !strcmp(c.http_listen, "0.0.0.0"), "token first, then listen");
-	rc = config_set(&c, "http", "token", "", "api", &errs);
-	CHECK(rc == -EINVAL && !strcmp(c.http_token, "t0k") &&
-	      !strcmp(errs.items[0].text, "api: token: http_token is required when http_listen "
-		      "is not a loopback address"), "token cannot be emptied while listen is public");
+	CHECK(rc == 0 && !strcmp(c.http_listen, "0.0.0.0"), "password first, then listen");
+	rc = config_set(&c, "http", "admin_password_hash", "", "api", &errs);
+	CHECK(rc == -EINVAL && !strcmp(c.http_admin_hash, "$y$j9T$s$h") &&
+	      !strcmp(errs.items[0].text, "api: admin_password_hash: admin_password_hash is "
+		      "required when listen is not a loopback address: set it with airmixctl "
+		      "passwd"), "the password cannot be emptied while listen is public");
 	rc = config_set(&c, "engine", "lock_memory", "off", NULL, NULL);
 	CHECK(rc == 0 && !c.lock_memory, "NULL where and errs are allowed");
 }
 
 static void test_restart_needed(void)
 {
-	struct airmix_config a, b;
+	struct airmix_config a, a2, b;
 	struct config_errors errs;
 	char buf[256];
 	bool all = true;
@@ -736,12 +771,23 @@ static void test_restart_needed(void)
 			snprintf(v, sizeof(v), "512");
 		if (!strcmp(s->key, "listen"))
 			snprintf(v, sizeof(v), "::1");
+		if (strstr(s->key, "password_hash"))
+			snprintf(v, sizeof(v), "$y$j9T$s$h");
+		if (!strncmp(s->key, "tls_", 4)) {	/* the partner is set on both sides */
+			snprintf(b.http_tls_cert, sizeof(b.http_tls_cert), "/c.pem");
+			snprintf(b.http_tls_key, sizeof(b.http_tls_key), "/k.pem");
+			a2 = a;
+			snprintf(a2.http_tls_cert, sizeof(a2.http_tls_cert), "%s", b.http_tls_cert);
+			snprintf(a2.http_tls_key, sizeof(a2.http_tls_key), "%s", b.http_tls_key);
+		} else {
+			a2 = a;
+		}
 		if (config_set(&b, s->section, s->key, v, "t", &errs)) {
 			show_errors(&errs);
 			all = false;
 			continue;
 		}
-		n = config_restart_needed(&a, &b, buf, sizeof(buf));
+		n = config_restart_needed(&a2, &b, buf, sizeof(buf));
 		if (n != (s->live ? 0 : 1)) {
 			printf("# [%s] %s = %s: restart count %d\n", s->section, s->key, v, n);
 			all = false;
