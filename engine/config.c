@@ -235,6 +235,22 @@ static const struct key_def keys[] = {
 	INT("push", "backoff_max_ms", push_backoff_max_ms, 3000, "ms", RESTART, 50, 600000,
 	    "reconnection delays double up to this, each with +-20 % jitter"),
 
+	STRING("rtc", "app_id", rtc_app_id, "", RESTART, 0,
+	       "Volcengine app id the AccessTokens must carry: 24 characters; empty: joining "
+	       "rooms is refused"),
+	STRING("rtc", "app_key", rtc_app_key, "", RESTART, 0,
+	       "app key that signs and verifies the AccessTokens (HMAC-SHA256)"),
+	BOOL("rtc", "auto_create_rooms", rtc_auto_create_rooms, "false", RESTART,
+	     "a join to a room that does not exist creates it (else only the API creates rooms)"),
+	INT("rtc", "max_users", rtc_max_users, 50, "users", RESTART, 1, 50,
+	    "visible users per room (the reference's limit of 50 can only be lowered)"),
+	INT("rtc", "max_streams", rtc_max_streams, 30, "streams", RESTART, 1, 30,
+	    "published streams per room (the reference's limit of 30 can only be lowered)"),
+	INT("rtc", "signalling_timeout_ms", rtc_signalling_timeout_ms, 60000, "ms", RESTART,
+	    1000, 600000, "a signalling client silent this long is removed (TIME_OUT)"),
+	INT("rtc", "token_warning_s", rtc_token_warning_s, 30, "s", RESTART, 1, 3600,
+	    "token_will_expire is sent this long before a token or privilege expires"),
+
 	ENUM_STR("log", "level", log_level, "info", log_level_choices, LIVE,
 		 "log level: error, warning, info or debug"),
 };
@@ -603,6 +619,12 @@ static void cross_checks(struct parse *p)
 		snprintf(msg, sizeof(msg),
 			 "period_frames (%d) must not be larger than max_period_frames (%d)",
 			 c->period_frames, c->max_period_frames);
+		cross_error(p, k, msg);
+	}
+	k = later_key(p, "rtc", "app_id", "app_id");
+	if (k && c->rtc_app_id[0] && strlen(c->rtc_app_id) != 24) {
+		snprintf(msg, sizeof(msg), "%s is %zu characters: an app id has 24 (empty refuses "
+			 "joins)", shown(c->rtc_app_id, sh, sizeof(sh)), strlen(c->rtc_app_id));
 		cross_error(p, k, msg);
 	}
 	k = later_key(p, "http", "listen", "listen");

@@ -106,6 +106,15 @@ struct airmix_config {
 	int push_backoff_min_ms;		/* first retry delay */
 	int push_backoff_max_ms;		/* retry delays double up to this */
 
+	/* [rtc] rooms, tokens and signalling */
+	char rtc_app_id[CONFIG_STR_MAX];	/* 24 characters, "" = no joins */
+	char rtc_app_key[CONFIG_STR_MAX];	/* signs and verifies tokens */
+	bool rtc_auto_create_rooms;		/* a first join creates the room */
+	int rtc_max_users;			/* visible users per room, <= 50 */
+	int rtc_max_streams;			/* published tracks per room, <= 30 */
+	int rtc_signalling_timeout_ms;		/* silence before TIME_OUT */
+	int rtc_token_warning_s;		/* token_will_expire this long before */
+
 	/* [log] */
 	char log_level[16];		/* error, warning, info, debug */
 

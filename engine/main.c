@@ -28,6 +28,7 @@
 #include "mixing.h"
 #include "recorder/push.h"
 #include "recorder/recorder.h"
+#include "engine/rtc/rooms.h"
 #include "web-admin/server.h"
 
 struct options {
@@ -286,6 +287,28 @@ static struct push *start_push(struct engine *e, const struct airmix_config *cfg
 	return p;
 }
 
+/* The rooms manager; remote tracks are not wired in yet (media NULL:
+ * publish and subscribe answer that they are not running). */
+static struct rooms *start_rooms(struct engine *e, const struct airmix_config *cfg, char *err,
+				 size_t errlen)
+{
+	struct rooms_config rc = {
+		.auto_create = cfg->rtc_auto_create_rooms,
+		.max_users = (uint32_t)cfg->rtc_max_users,
+		.max_streams = (uint32_t)cfg->rtc_max_streams,
+		.signalling_timeout_ms = (uint32_t)cfg->rtc_signalling_timeout_ms,
+		.token_warning_s = (uint32_t)cfg->rtc_token_warning_s,
+	};
+	struct rooms *r = NULL;
+
+	snprintf(rc.app_id, sizeof(rc.app_id), "%.24s", cfg->rtc_app_id);
+	snprintf(rc.app_key, sizeof(rc.app_key), "%s", cfg->rtc_app_key);
+	if (rooms_create(e, NULL, &rc, &r, err, errlen) < 0)
+		return NULL;
+	engine_set_rooms(e, r);
+	return r;
+}
+
 static struct history *open_history(const struct airmix_config *cfg)
 {
 	struct history_config hc = {
@@ -316,6 +339,7 @@ int main(int argc, char **argv)
 	struct mixing *mixing = NULL;
 	struct recorder *recorder = NULL;
 	struct push *push = NULL;
+	struct rooms *rooms = NULL;
 	struct web_admin *web = NULL;
 	struct engine_status st;
 	char err[512] = "";
@@ -370,9 +394,14 @@ int main(int argc, char **argv)
 		log_msg(LOG_ERROR, "cannot start the push manager: out of memory");
 		goto out_recorder;
 	}
+	rooms = start_rooms(e, &cfg, err, sizeof(err));
+	if (!rooms) {
+		log_msg(LOG_ERROR, "cannot start the rtc rooms: %s", err);
+		goto out_push;
+	}
 	if (web_admin_start(e, &web, err, sizeof(err)) < 0) {
 		log_msg(LOG_ERROR, "cannot start the web admin: %s", err);
-		goto out_push;
+		goto out_rooms;
 	}
 	engine_get_status(e, &st);
 	log_msg(LOG_INFO, "airmixd %s running on the %s clock at %u Hz, %u frames; http://%s:%d/",
@@ -382,6 +411,9 @@ int main(int argc, char **argv)
 	status = 0;
 
 	web_admin_stop(web);
+out_rooms:
+	engine_set_rooms(e, NULL);
+	rooms_destroy(rooms);
 out_push:
 	engine_set_push(e, NULL);
 	push_destroy(push);

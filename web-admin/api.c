@@ -13,6 +13,7 @@
 #include "web-admin/api_internal.h"
 #include "web-admin/api_mixing.h"
 #include "web-admin/api_push.h"
+#include "web-admin/api_rooms.h"
 #include "web-admin/api_recordings.h"
 #include "web-admin/api_config.h"
 #include "web-admin/api_media.h"
@@ -996,6 +997,7 @@ static const struct {
 	{ api_mixing_routes, &api_mixing_route_count },
 	{ api_recordings_routes, &api_recordings_route_count },
 	{ api_push_routes, &api_push_route_count },
+	{ api_rooms_routes, &api_rooms_route_count },
 	{ api_session_routes, &api_session_route_count },
 	{ api_media_routes, &api_media_route_count },
 	{ api_config_routes, &api_config_route_count },
@@ -1144,7 +1146,16 @@ void api_handle(struct engine *e, const struct api_server_stats *stats,
 			 "no mixing id %.*s: ids are integers from 0", (int)seg_len, seg);
 		return;
 	}
-	if (n && parse_mix_id(n, n_len, &c.n)) {
+	if (n && c.route->id_kind == API_ID_TEXT_PAIR) {
+		if (n_len >= sizeof(c.n_text)) {
+			api_fail(e, req, rep, AIRMIX_DOMAIN_API, API_NOT_FOUND, "",
+				 "no item %.40s...: ids are at most %zu bytes", n,
+				 sizeof(c.n_text) - 1);
+			return;
+		}
+		memcpy(c.n_text, n, n_len);
+		c.n_text[n_len] = '\0';
+	} else if (n && parse_mix_id(n, n_len, &c.n)) {
 		api_fail(e, req, rep, AIRMIX_DOMAIN_API, API_NOT_FOUND, "",
 			 "no item %.*s: indexes are integers from 0", (int)n_len, n);
 		return;
@@ -1154,7 +1165,7 @@ void api_handle(struct engine *e, const struct api_server_stats *stats,
 			 "no node %.*s", (int)seg_len, seg);
 		return;
 	}
-	if (seg && c.route->id_kind == API_ID_TEXT) {
+	if (seg && (c.route->id_kind == API_ID_TEXT || c.route->id_kind == API_ID_TEXT_PAIR)) {
 		if (seg_len >= sizeof(c.id_text)) {
 			api_fail(e, req, rep, AIRMIX_DOMAIN_API, API_NOT_FOUND, "",
 				 "no item %.40s...: ids are at most %zu bytes", seg,

@@ -64,6 +64,7 @@ struct call {
 	int mix_id;		/* routes with a mixing {id} */
 	int n;			/* routes with a second segment {n}, an index from 0 */
 	char id_text[256];	/* routes with a text {id}: the url-decoded segment */
+	char n_text[256];	/* API_ID_TEXT_PAIR routes: the {n} segment */
 	struct arg_value args[ARGS_MAX];
 };
 
@@ -71,6 +72,7 @@ enum api_id_kind {
 	API_ID_NODE,		/* a graph node id, uint32 > 0 */
 	API_ID_MIX,		/* a mixing id, int >= 0 */
 	API_ID_TEXT,		/* any segment of at most 255 bytes, in id_text */
+	API_ID_TEXT_PAIR,	/* {id} and {n} both such text, in id_text and n_text */
 };
 
 struct api_route {

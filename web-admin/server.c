@@ -60,6 +60,7 @@
 #include "web-admin/media_upload.h"
 #include "web-admin/auth.h"
 #include "web-admin/events.h"
+#include "web-admin/rtc_ws.h"
 #include "web-admin/page.h"
 
 #define ARGS_MAX 32
@@ -79,6 +80,7 @@ struct web_admin {
 	struct engine *e;
 	struct lws_context *ctx;
 	struct events *ev;
+	struct rtc_ws *rtc;		/* the /rtc signalling connections */
 	pthread_t thread;
 	bool thread_started;
 	atomic_bool stop;
@@ -634,6 +636,13 @@ static int confirm_upgrade(struct web_admin *w, struct lws *wsi, const char *wha
 
 	if (!what || strcasecmp(what, "websocket"))
 		return -1;	/* no h2c */
+	/* guests prove who they are with an RTC AccessToken when they join,
+	 * not with the admin's credentials */
+	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) > 0 &&
+	    !strcmp(uri, RTC_WS_PATH))
+		return rtc_ws_clients(w->rtc) < w->max_ws_clients ? 0 :
+		       refuse_upgrade(w, wsi, API_TOO_MANY_SUBSCRIBERS,
+				      "too many rtc signalling clients (max_ws_clients)");
 	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
 	    strcmp(uri, EVENTS_PATH)) {
 		snprintf(msg, sizeof(msg), "no websocket at %.64s (use %s)", uri, EVENTS_PATH);
@@ -698,6 +707,14 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 		return 0;
 	if (reason == LWS_CALLBACK_HTTP_CONFIRM_UPGRADE)
 		return confirm_upgrade(w, wsi, in);
+	if (reason == LWS_CALLBACK_ESTABLISHED) {
+		int rc = rtc_ws_callback(w->rtc, wsi, reason, in, len);
+
+		if (rc != 1)	/* 1: not an /rtc connection */
+			return rc;
+	} else if (rtc_ws_owns(wsi)) {
+		return rtc_ws_callback(w->rtc, wsi, reason, in, len);
+	}
 	return events_callback(w->ev, wsi, reason, user, in, len);
 }
 
@@ -813,6 +830,8 @@ int web_admin_start(struct engine *e, struct web_admin **out, char *err, size_t 
 		fprintf(stderr, "airmixd: web admin: the page's files are not in web-admin/www nor "
 			"in %s/share/airmix/web: / shows a placeholder\n", AIRMIX_PREFIX);
 	rc = events_create(e, &w->ev);
+	if (rc == 0 && (rc = rtc_ws_create(e, &w->rtc)))
+		events_destroy(w->ev);
 	if (rc) {
 		snprintf(err, errlen, "web admin: out of memory");
 		goto out_free;
@@ -821,6 +840,7 @@ int web_admin_start(struct engine *e, struct web_admin **out, char *err, size_t 
 	if (rc)
 		goto out_events;
 	events_attach(w->ev, w->ctx, &w->protocols[1]);
+	rtc_ws_attach(w->rtc, w->ctx);
 	w->reload_subscribed = engine_subscribe(e, reload_cb, w) == 0;
 	rc = -pthread_create(&w->thread, NULL, service_main, w);
 	if (rc) {
@@ -836,9 +856,11 @@ out_context:
 	if (w->reload_subscribed)
 		engine_unsubscribe(e, reload_cb, w);
 	events_detach(w->ev);
+	rtc_ws_detach(w->rtc);
 	lws_context_destroy(w->ctx);
 out_events:
 	events_destroy(w->ev);
+	rtc_ws_destroy(w->rtc);
 out_free:
 	auth_destroy(w->auth);
 	free(w);
@@ -856,8 +878,10 @@ void web_admin_stop(struct web_admin *w)
 	if (w->reload_subscribed)
 		engine_unsubscribe(w->e, reload_cb, w);
 	events_detach(w->ev);
+	rtc_ws_detach(w->rtc);
 	lws_context_destroy(w->ctx);
 	events_destroy(w->ev);
+	rtc_ws_destroy(w->rtc);
 	auth_destroy(w->auth);
 	free(w);
 }

@@ -91,6 +91,13 @@ static const struct spec spec[] = {
 	{ "push", "timeout_ms", "int", "ms", false, 500, 60000, NULL, 0 },
 	{ "push", "backoff_min_ms", "int", "ms", false, 50, 60000, NULL, 0 },
 	{ "push", "backoff_max_ms", "int", "ms", false, 50, 600000, NULL, 0 },
+	{ "rtc", "app_id", "string", "", false, 0, 0, NULL, false },
+	{ "rtc", "app_key", "string", "", false, 0, 0, NULL, false },
+	{ "rtc", "auto_create_rooms", "bool", "", false, 0, 0, NULL, 0 },
+	{ "rtc", "max_users", "int", "users", false, 1, 50, NULL, 0 },
+	{ "rtc", "max_streams", "int", "streams", false, 1, 30, NULL, 0 },
+	{ "rtc", "signalling_timeout_ms", "int", "ms", false, 1000, 600000, NULL, 0 },
+	{ "rtc", "token_warning_s", "int", "s", false, 1, 3600, NULL, 0 },
 	{ "log", "level", "enum", "", true, 0, 0, "error,warning,info,debug", 0 },
 };
 #define SPEC_COUNT (sizeof(spec) / sizeof(spec[0]))
@@ -456,7 +463,9 @@ static void test_bad_values(void)
 			expect_bad(s, "\"$y$a b\"", "not a crypt(3) password hash");
 			expect_bad(s, long_value, "line is too long (");
 		} else {
-			expect_good(s, "\"localhost\"");
+			/* an app id has 24 characters (test_cross_checks) */
+			expect_good(s, strcmp(s->key, "app_id") ? "\"localhost\"" :
+				    "123456781234567812345678");
 			expect_bad(s, long_value, "line is too long (");
 			if (s->nonempty)
 				expect_bad(s, "\"\"", "value must not be empty");
@@ -631,6 +640,9 @@ static void test_cross_checks(void)
 	static const char *const bad_listen[] = {
 		"2: listen: \"example.com\" is not an IPv4 or IPv6 address or localhost",
 	};
+	static const char *const short_app_id[] = {
+		"2: app_id: \"abc\" is 3 characters: an app id has 24 (empty refuses joins)",
+	};
 	static const char *const no_token[] = {
 		"2: listen: admin_password_hash is required when listen is not a loopback "
 		"address: set it with airmixctl passwd",
@@ -679,6 +691,13 @@ static void test_cross_checks(void)
 	rc = load_text("[engine]\nperiod_frames = abc\nmax_period_frames = 64\n", &c, &errs);
 	CHECK(rc == -EINVAL && errs.count == 1, "a refused value is not cross-checked again (%d)",
 	      errs.count);
+	expect_errors("an rtc app id has 24 characters", "[rtc]\napp_id = abc\n", short_app_id,
+		      1);
+	rc = load_text("[rtc]\napp_id = 123456781234567812345678\n", &c, &errs);
+	CHECK(rc == 0 && strlen(c.rtc_app_id) == 24, "a 24-character app id is accepted");
+	rc = load_text("[rtc]\nmax_users = 51\n", &c, &errs);
+	CHECK(rc == -EINVAL && strstr(errs.items[0].text, "51 is out of range 1..50 users"),
+	      "more users than the reference allows is refused: %s", errs.items[0].text);
 }
 
 static void test_config_set(void)
@@ -771,6 +790,10 @@ static void test_restart_needed(void)
 			snprintf(v, sizeof(v), "512");
 		if (!strcmp(s->key, "listen"))
 			snprintf(v, sizeof(v), "::1");
+		if (!strcmp(s->key, "app_id"))
+			snprintf(v, sizeof(v), "123456781234567812345678");
+		if (!strcmp(s->key, "max_users") || !strcmp(s->key, "max_streams"))
+			snprintf(v, sizeof(v), "%.15g", s->lo);	/* the default is the top */
 		if (strstr(s->key, "password_hash"))
 			snprintf(v, sizeof(v), "$y$j9T$s$h");
 		if (!strncmp(s->key, "tls_", 4)) {	/* the partner is set on both sides */
