@@ -21,6 +21,9 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "engine/config.h"
+#include "engine/rtc/token.h"
+
 #define EXIT_SERVER 1
 #define EXIT_UNREACHABLE 2
 #define EXIT_USAGE 64
@@ -71,6 +74,15 @@ static const char usage_text[] =
 	"  record mark ID [LABEL]          a marker at the take's current position\n"
 	"  record rm ID                    forget a stopped take and delete its files\n"
 	"  record download ID N FILE       save the take's file N (0-based) as FILE\n"
+	"  token issue ROOM USER [--expire S] [--no-publish] [--no-subscribe]\n"
+	"                                  an RTC AccessToken for a guest (default 3600 s)\n"
+	"  token verify TOKEN [--config F] read a token; check it with F's [rtc] app key\n"
+	"  room list                       every RTC room\n"
+	"  room create ROOM                create a room\n"
+	"  room get ROOM                   its users, their tracks and live stats\n"
+	"  room kick ROOM USER             remove a user (KICKED_OUT)\n"
+	"  room dismiss ROOM               everyone out, the room removed (ROOM_DISMISS)\n"
+	"  room volume ROOM USER V         a user's track volume, 0..400\n"
 	"  help                            this text\n"
 	"\n"
 	"options:\n"
@@ -1206,6 +1218,228 @@ static int cmd_record(const struct ctl *c, int argc, char **argv)
 	return usage_error("usage: record %s ID ... (see help)", argv[1]);
 }
 
+/* ---- token, room */
+
+/* airmixctl token verify: read the token here; the signature and expiry are
+ * checked when an app id and key are known (--config FILE, default the
+ * installed config). */
+static int token_verify_cmd(int argc, char **argv)
+{
+	const char *path = "/etc/airmix/airmix.conf";
+	struct config_errors errs = { .count = 0 };
+	struct airmix_config cfg;
+	struct token t;
+	char msg[256], when[64];
+	int rc;
+
+	if (argc == 5 && !strcmp(argv[3], "--config"))
+		path = argv[4];
+	else if (argc != 3)
+		return usage_error("usage: token verify TOKEN [--config FILE]");
+	config_defaults(&cfg);
+	if (config_load(path, &cfg, &errs) < 0 || !cfg.rtc_app_id[0]) {
+		if (token_parse(argv[2], &t, msg, sizeof(msg))) {
+			fprintf(stderr, "airmixctl: invalid token: %s\n", msg);
+			return EXIT_SERVER;
+		}
+		printf("signature not checked: no [rtc] app_id and app_key in %s\n", path);
+		rc = 0;
+	} else {
+		rc = token_verify(argv[2], cfg.rtc_app_id, cfg.rtc_app_key, (uint32_t)time(NULL),
+				  &t, msg, sizeof(msg));
+		if (rc == TOKEN_MALFORMED) {
+			fprintf(stderr, "airmixctl: invalid token: %s\n", msg);
+			return EXIT_SERVER;
+		}
+		printf("%s: %s\n", rc ? "INVALID" : "valid", msg);
+	}
+	printf("app_id     %s\nroom       %s\nuser       %s\nnonce      %u\n", t.app_id, t.room,
+	       t.user, t.nonce);
+	printf("issued_at  %u\n", t.issued_at);
+	if (t.expire_at) {
+		time_t e = (time_t)t.expire_at;
+
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&e));
+		printf("expire_at  %u (%s)\n", t.expire_at, when);
+	} else {
+		printf("expire_at  0 (never)\n");
+	}
+	for (uint16_t i = 0; i < t.n_privs; i++)
+		printf("privilege  %u%s expires %u%s\n", t.privs[i].priv,
+		       t.privs[i].priv == TOKEN_PRIV_PUBLISH_STREAM ? " (PublishStream)" :
+		       t.privs[i].priv == TOKEN_PRIV_SUBSCRIBE_STREAM ? " (SubscribeStream)" : "",
+		       t.privs[i].expire, t.privs[i].expire ? "" : " (with the token)");
+	return rc ? EXIT_SERVER : 0;
+}
+
+static int token_issue_cmd(const struct ctl *c, int argc, char **argv)
+{
+	json_t *body, *r = NULL;
+	char path[512], *room;
+	long long expire = 3600;
+	int rc, i;
+
+	if (argc < 4)
+		return usage_error("usage: token issue ROOM USER [--expire S] [--no-publish] "
+				   "[--no-subscribe]");
+	body = json_pack("{s:s}", "user", argv[3]);
+	for (i = 4; i < argc; i++) {
+		char *end;
+
+		if (!strcmp(argv[i], "--no-publish")) {
+			json_object_set_new(body, "publish", json_false());
+		} else if (!strcmp(argv[i], "--no-subscribe")) {
+			json_object_set_new(body, "subscribe", json_false());
+		} else if (!strcmp(argv[i], "--expire") && i + 1 < argc) {
+			expire = strtoll(argv[++i], &end, 10);
+			if (*end || expire < 0) {
+				json_decref(body);
+				return usage_error("token issue: --expire takes seconds (0 = never)");
+			}
+		} else {
+			json_decref(body);
+			return usage_error("token issue: unknown option %s", argv[i]);
+		}
+	}
+	json_object_set_new(body, "expire_s", json_integer(expire));
+	room = curl_easy_escape(NULL, argv[2], 0);
+	if (!room) {
+		json_decref(body);
+		return usage_error("token issue: bad room id");
+	}
+	snprintf(path, sizeof(path), "/api/v1/rooms/%s/tokens", room);
+	curl_free(room);
+	rc = call(c, "POST", path, body, &r);
+	if (!rc && r)
+		printf("%s\n", str(r, "token"));
+	json_decref(r);
+	return rc;
+}
+
+static int cmd_token(const struct ctl *c, int argc, char **argv)
+{
+	if (argc >= 2 && !strcmp(argv[1], "issue"))
+		return token_issue_cmd(c, argc, argv);
+	if (argc >= 2 && !strcmp(argv[1], "verify"))
+		return token_verify_cmd(argc, argv);
+	return usage_error("usage: token issue|verify ... (see help)");
+}
+
+static void room_users(const json_t *room)
+{
+	struct table *t = table_new(6);
+	const json_t *users = json_object_get(room, "users");
+	char track[16], pkts[24];
+
+	table_row(t, "USER", "VISIBLE", "TRACK", "PACKETS", "LOST", "SUBSCRIPTIONS");
+	for (size_t i = 0; i < json_array_size(users); i++) {
+		const json_t *u = json_array_get(users, i);
+		const json_t *st = json_object_get(u, "stats");
+		char lost[24], subs[16];
+
+		snprintf(track, sizeof(track), "%s", json_is_true(json_object_get(u, "publishing")) ?
+			 "yes" : "-");
+		snprintf(pkts, sizeof(pkts), "%lld",
+			 (long long)json_integer_value(json_object_get(st, "packets")));
+		snprintf(lost, sizeof(lost), "%lld",
+			 (long long)json_integer_value(json_object_get(st, "lost")));
+		snprintf(subs, sizeof(subs), "%zu",
+			 json_array_size(json_object_get(u, "subscriptions")));
+		table_row(t, str(u, "user"), json_is_true(json_object_get(u, "visible")) ? "yes" :
+			  "no", track, st ? pkts : "-", st ? lost : "-", subs);
+	}
+	table_print(t);
+	table_free(t);
+}
+
+/* A request about a room; prints its reply the people's way. */
+static int room_call(const struct ctl *c, const char *method, const char *path, json_t *body)
+{
+	json_t *r = NULL, *rooms;
+	int rc = call(c, method, path, body, &r);
+
+	if (rc || !r)
+		goto out;
+	rooms = json_object_get(r, "rooms");
+	if (json_is_array(rooms)) {
+		struct table *t = table_new(3);
+
+		table_row(t, "ROOM", "VISIBLE USERS", "STREAMS");
+		for (size_t i = 0; i < json_array_size(rooms); i++) {
+			const json_t *m = json_array_get(rooms, i);
+			char u[16], s[16];
+
+			snprintf(u, sizeof(u), "%lld", (long long)json_integer_value(
+					 json_object_get(m, "visible_users")));
+			snprintf(s, sizeof(s), "%lld", (long long)json_integer_value(
+					 json_object_get(m, "streams")));
+			table_row(t, str(m, "room"), u, s);
+		}
+		table_print(t);
+		table_free(t);
+	} else if (json_object_get(r, "users")) {
+		printf("room %s\n", str(r, "room") ? str(r, "room") : "");
+		room_users(r);
+	} else if (json_object_get(r, "kicked")) {
+		printf("kicked %s from %s\n", str(r, "user"), str(r, "room"));
+	} else if (json_object_get(r, "dismissed")) {
+		printf("dismissed %s\n", str(r, "room"));
+	} else if (json_object_get(r, "gain")) {
+		printf("node %lld gain %.2f\n", (long long)json_integer_value(json_object_get(r, "id")),
+		       json_number_value(json_object_get(r, "gain")));
+	}
+out:
+	json_decref(r);
+	return rc;
+}
+
+static int cmd_room(const struct ctl *c, int argc, char **argv)
+{
+	char path[1024], *room = NULL, *user = NULL;
+	json_t *body = NULL;
+	const char *method = "GET";
+	int rc;
+
+	if (argc == 2 && !strcmp(argv[1], "list"))
+		return room_call(c, "GET", "/api/v1/rooms", NULL);
+	if (argc == 3 && !strcmp(argv[1], "create"))
+		return room_call(c, "POST", "/api/v1/rooms", json_pack("{s:s}", "room", argv[2]));
+	if (argc < 3)
+		return usage_error("usage: room list|create|get|kick|dismiss|volume ... (see help)");
+	room = curl_easy_escape(NULL, argv[2], 0);
+	user = argc > 3 ? curl_easy_escape(NULL, argv[3], 0) : NULL;
+	if (!room || (argc > 3 && !user)) {
+		rc = usage_error("room: bad id");
+		goto out;
+	}
+	if (argc == 3 && (!strcmp(argv[1], "get") || !strcmp(argv[1], "dismiss"))) {
+		snprintf(path, sizeof(path), "/api/v1/rooms/%s", room);
+		method = argv[1][0] == 'g' ? "GET" : "DELETE";
+	} else if (argc == 4 && !strcmp(argv[1], "kick")) {
+		snprintf(path, sizeof(path), "/api/v1/rooms/%s/users/%s", room, user);
+		method = "DELETE";
+	} else if (argc == 5 && !strcmp(argv[1], "volume")) {
+		char *end;
+		long v = strtol(argv[4], &end, 10);
+
+		if (*end || !*argv[4]) {
+			rc = usage_error("room volume: VOLUME is an integer 0..400");
+			goto out;
+		}
+		snprintf(path, sizeof(path), "/api/v1/rooms/%s/users/%s", room, user);
+		method = "PUT";
+		body = json_pack("{s:i}", "volume", (int)v);
+	} else {
+		rc = usage_error("usage: room %s ... (see help)", argv[1]);
+		goto out;
+	}
+	rc = room_call(c, method, path, body);
+out:
+	curl_free(room);
+	curl_free(user);
+	return rc;
+}
+
 static int run(const struct ctl *c, int argc, char **argv)
 {
 	const char *cmd = argv[0];
@@ -1233,6 +1467,10 @@ static int run(const struct ctl *c, int argc, char **argv)
 		return cmd_mixing(c, argc, argv);
 	if (!strcmp(cmd, "record"))
 		return cmd_record(c, argc, argv);
+	if (!strcmp(cmd, "token"))
+		return cmd_token(c, argc, argv);
+	if (!strcmp(cmd, "room"))
+		return cmd_room(c, argc, argv);
 	return usage_error("unknown command '%s'", cmd);
 }
 

@@ -24,11 +24,12 @@ import json
 import os
 import random
 import struct
+import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from airmixd import Airmixd, check, finish  # noqa: E402
+from airmixd import Airmixd, BIN, check, finish  # noqa: E402
 
 import websockets  # noqa: E402
 
@@ -347,6 +348,38 @@ def history_names(d):
     return {(r.get("name"), r.get("subject")) for r in rows}
 
 
+def ctl(d, *args):
+    """airmixctl against the daemon: (exit status, stdout + stderr)."""
+    cmd = [os.path.join(BIN, "airmixctl"), "--url", d.url]
+    if d.token:
+        cmd += ["--token", d.token]
+    p = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=20)
+    return p.returncode, p.stdout + p.stderr
+
+
+def cli(d):
+    """The token and room verbs of airmixctl."""
+    rc, out = ctl(d, "room", "create", "cli")
+    check("airmixctl room create", rc == 0, out)
+    rc, out = ctl(d, "token", "issue", "cli", "bob", "--expire", "60", "--no-subscribe")
+    tok = out.strip()
+    got = read_token(tok) if rc == 0 and tok.startswith("001") else None
+    check("airmixctl token issue: a token for cli/bob, 60 s, no subscribe",
+          got and got[:2] == ("cli", "bob") and 4 not in got[3] and 0 in got[3], out)
+    rc, out = ctl(d, "token", "verify", tok, "--config", d.conf_path)
+    check("airmixctl token verify: valid, with its fields", rc == 0 and "valid" in out and
+          "cli" in out and "bob" in out, out)
+    rc, out = ctl(d, "token", "verify", tok[:-8] + "AAAAAAAA", "--config", d.conf_path)
+    check("airmixctl token verify refuses an altered token", rc == 1 and "invalid" in out.lower(), out)
+    rc, out = ctl(d, "room", "list")
+    check("airmixctl room list shows cli", rc == 0 and "cli" in out, out)
+    rc, out = ctl(d, "room", "volume", "cli", "bob", "80")
+    check("airmixctl room volume for a user not in the room: exit 1", rc == 1 and
+          "no user bob" in out, out)
+    rc, out = ctl(d, "room", "dismiss", "cli")
+    check("airmixctl room dismiss", rc == 0 and "dismissed cli" in out, out)
+
+
 def main():
     with Airmixd(extra_conf=CONF) as d:
         expected, media = asyncio.get_event_loop().run_until_complete(scenario(d))
@@ -362,6 +395,7 @@ def main():
         check("rows name the room/user", ("KICKED_OUT", "studio/guest") in rows and
               ("TOKEN_EXPIRED", "short/brief") in rows and
               ("DUPLICATE_LOGIN", "studio/guest") in rows, sorted(rows)[:20])
+        cli(d)
         check("the daemon is still running", d.alive())
         if not media:
             print("# remote tracks not linked: 2 errors need them", flush=True)
