@@ -234,6 +234,8 @@ static const struct key_def keys[] = {
 	    "delay before the first reconnection attempt"),
 	INT("push", "backoff_max_ms", push_backoff_max_ms, 3000, "ms", RESTART, 50, 600000,
 	    "reconnection delays double up to this, each with +-20 % jitter"),
+	INT("push", "probe_ms", push_probe_ms, 3000, "ms", RESTART, 0, 60000,
+	    "liveness probe period while pushing (a frozen server), 0 for none"),
 
 	STRING("rtc", "app_id", rtc_app_id, "", RESTART, 0,
 	       "Volcengine app id the AccessTokens must carry: 24 characters; empty: joining "
@@ -623,8 +625,8 @@ static void cross_checks(struct parse *p)
 	}
 	k = later_key(p, "rtc", "app_id", "app_id");
 	if (k && c->rtc_app_id[0] && strlen(c->rtc_app_id) != 24) {
-		snprintf(msg, sizeof(msg), "\"%.40s\" is %zu characters: an app id has 24 (empty "
-			 "refuses joins)", c->rtc_app_id, strlen(c->rtc_app_id));
+		snprintf(msg, sizeof(msg), "%s is %zu characters: an app id has 24 (empty refuses "
+			 "joins)", shown(c->rtc_app_id, sh, sizeof(sh)), strlen(c->rtc_app_id));
 		cross_error(p, k, msg);
 	}
 	k = later_key(p, "http", "listen", "listen");

@@ -105,6 +105,7 @@ struct airmix_config {
 	int push_timeout_ms;			/* connect, and each send */
 	int push_backoff_min_ms;		/* first retry delay */
 	int push_backoff_max_ms;		/* retry delays double up to this */
+	int push_probe_ms;			/* liveness probe period, 0 = off */
 
 	/* [rtc] rooms, tokens and signalling */
 	char rtc_app_id[CONFIG_STR_MAX];	/* 24 characters, "" = no joins */

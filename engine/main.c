@@ -278,6 +278,7 @@ static struct push *start_push(struct engine *e, const struct airmix_config *cfg
 		.timeout_ms = (uint32_t)cfg->push_timeout_ms,
 		.backoff_min_ms = (uint32_t)cfg->push_backoff_min_ms,
 		.backoff_max_ms = (uint32_t)cfg->push_backoff_max_ms,
+		.probe_ms = (uint32_t)cfg->push_probe_ms,
 	};
 	struct push *p = NULL;
 

@@ -15,10 +15,26 @@
  * Every blocking libavformat call runs under a deadline checked by the
  * interrupt callback (which also ends it at once when the task stops): a
  * connection attempt or a single send that takes longer than timeout_ms
- * fails. A failed attempt or a dropped stream waits a backoff that doubles
+ * fails. A server that is frozen (a stopped process, a half-open
+ * connection) keeps accepting into kernel buffers for minutes, so sends do
+ * not block: while pushing, a liveness probe opens a second connection every
+ * probe_ms and wants an answer within timeout_ms (RTMP: the handshake's S0
+ * to our C0 C1; Icecast: a reply to GET /status-json.xsl), non-blocking
+ * from the task's loop. A failed attempt or a dropped stream waits a backoff that doubles
  * from backoff_min_ms to backoff_max_ms with ±20 % jitter, draining the tap
  * meanwhile (the outage is a gap, never a burst), and tries again, until the
  * task is stopped.
+ *
+ * Icecast "now playing": the title travels in the stream's OpusTags (what
+ * listeners' players show). A new title while pushing ends the Ogg stream
+ * and chains a new one with new headers on the same connection (the
+ * encoder restarts; the timeline holds). Icecast 2.4 refuses
+ * /admin/metadata on Ogg mounts ("Mountpoint will not accept URL
+ * updates"), so that endpoint is not used. The title is the API's when set,
+ * else the file name of the mixing id last started on the publish bus: the
+ * manager listens to "audio_mixing.state" notices and records the id (its
+ * callback runs under the mixing manager's lock, so it only records); each
+ * task thread looks the file up with mixing_get_info.
  *
  * Events: START, START_SUCCESS (each connection), START_FAILED (first
  * failure of each kind per outage; ERR_FRAME_TIMEOUT when the server cannot
@@ -33,6 +49,8 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -41,6 +59,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
 
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
@@ -51,11 +71,25 @@
 
 #include "engine/engine.h"
 #include "engine/errors.h"
+#include "engine/mixing.h"
 
 #define CHUNK_FRAMES 1024	/* tap frames per read */
 #define CONV_MAX 4096		/* resampler output per chunk, frames */
 #define GAP_FILL_MAX_S 1	/* longer gaps are skipped, not filled */
 #define NAP_MS 10
+#define PROBE_REQ_MAX 1600	/* RTMP C0 + C1 */
+
+/* The liveness probe of a session (task thread). */
+struct probe {
+	struct sockaddr_storage addr;
+	socklen_t addrlen;		/* 0: no probe in this session */
+	char req[PROBE_REQ_MAX];
+	size_t req_len;
+	int fd;				/* -1 when idle */
+	bool sent;
+	int64_t started_us;
+	int64_t next_us;
+};
 
 struct task {
 	struct push *p;
@@ -72,10 +106,12 @@ struct task {
 	enum push_state state;
 	int last_error;
 	char last_message[PUSH_TEXT_MAX * 2];
+	uint64_t attempts;
 	uint64_t connects;
 	uint64_t bytes_sent;
 	uint64_t frames_encoded;
 	int64_t connected_us;
+	char now_playing[PUSH_TEXT_MAX];
 
 	/* thread */
 	struct push_params run;		/* the settings of this connection */
@@ -91,6 +127,10 @@ struct task {
 	uint64_t frames_before;
 	unsigned seed;			/* jitter */
 	int reported;			/* failure already reported in this outage */
+	struct probe probe;
+	uint64_t mix_seen;		/* p->mix_gen last looked at */
+	char auto_title[PUSH_TEXT_MAX];	/* file name of the last publish-bus mixing */
+	char run_title[PUSH_TEXT_MAX];	/* the title in the current Ogg stream */
 	float buf[CHUNK_FRAMES * 2];
 	float zeros[CHUNK_FRAMES * 2];
 
@@ -103,6 +143,9 @@ struct push {
 	pthread_mutex_t lock;
 	struct task *tasks;
 	uint32_t n;
+	pthread_mutex_t mix_lock;	/* the two below; a leaf lock */
+	int mix_id;			/* mixing id last seen starting to play */
+	uint64_t mix_gen;		/* bumped on each start */
 };
 
 static const char *const event_names[] = {
@@ -244,12 +287,14 @@ static int check_rtmp(struct push_params *prm, char *msg, size_t len)
 			       "(AAC-LC only: FFmpeg's native AAC encoder)", prm->profile);
 	if (strcmp(prm->profile, "LC"))
 		return invalid(msg, len, "profile must be LC, HEv1 or HEv2");
+	if (prm->title[0])
+		return invalid(msg, len, "title is sent to icecast servers only");
 	return check_audio(prm, msg, len);
 }
 
 static int check_icecast(struct push_params *prm, char *msg, size_t len)
 {
-	const char *texts[] = { prm->name, prm->genre, prm->description };
+	const char *texts[] = { prm->name, prm->genre, prm->description, prm->title };
 
 	if (prm->codec[0] && strcmp(prm->codec, "opus") && strcmp(prm->codec, "Opus"))
 		return invalid(msg, len, "codec must be opus for icecast, not %s", prm->codec);
@@ -271,8 +316,8 @@ static int check_icecast(struct push_params *prm, char *msg, size_t len)
 		return invalid(msg, len, "icecast password must be given without '@', '/' or spaces");
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
 		if (has_control(texts[i]))
-			return invalid(msg, len, "icecast name, genre and description must be "
-				       "one line of text");
+			return invalid(msg, len, "icecast name, genre, description and title "
+				       "must be one line of text");
 	if (prm->sample_rate && prm->sample_rate != 48000)
 		return invalid(msg, len, "icecast pushes Opus at 48000 Hz, not %d",
 			       prm->sample_rate);
@@ -287,6 +332,52 @@ int push_check_params(struct push_params *prm, char *msg, size_t len)
 	if (prm->kind == PUSH_RTMP)
 		return check_rtmp(prm, msg, len);
 	return check_icecast(prm, msg, len);
+}
+
+/* Appends n bytes of s to out (always terminated). */
+static void append(char *out, size_t len, size_t *used, const char *s, size_t n)
+{
+	if (*used + 1 >= len)
+		return;
+	if (n > len - *used - 1)
+		n = len - *used - 1;
+	memcpy(out + *used, s, n);
+	*used += n;
+	out[*used] = '\0';
+}
+
+/* Any thread. */
+void push_redact_url(const char *url, char *out, size_t len)
+{
+	const char *sep = strstr(url, "://");
+	const char *host = sep ? sep + 3 : url;
+	const char *path = host + strcspn(host, "/?");
+	const char *query = strchr(path, '?');
+	const char *at = memrchr(host, '@', (size_t)(path - host));
+	const char *end = query ? query : path + strlen(path);
+	const char *last = path;
+	size_t used = 0;
+
+	if (!len)
+		return;
+	out[0] = '\0';
+	append(out, len, &used, url, (size_t)(host - url));
+	if (at) {
+		append(out, len, &used, "***@", 4);
+		host = at + 1;
+	}
+	append(out, len, &used, host, (size_t)(path - host));
+	for (const char *c = path; c < end; c++)
+		if (*c == '/')
+			last = c;
+	if (last > path && last + 1 < end) {	/* two elements or more: hide the last */
+		append(out, len, &used, path, (size_t)(last + 1 - path));
+		append(out, len, &used, "***", 3);
+	} else {
+		append(out, len, &used, path, (size_t)(end - path));
+	}
+	if (query)
+		append(out, len, &used, "?***", 4);
 }
 
 /* Task ids: at most 126 bytes of UTF-8 text. */
@@ -339,11 +430,12 @@ static int connect_code(struct task *t, int err)
 	return PUSH_ERR_PUSH_CDN;
 }
 
-static int open_encoder(struct task *t, char *msg, size_t len)
+/* The encoder of a session, or of a new Ogg stream in it. */
+static int open_codec(struct task *t, char *msg, size_t len)
 {
 	bool rtmp = t->run.kind == PUSH_RTMP;
 	const AVCodec *codec = avcodec_find_encoder_by_name(rtmp ? "aac" : "libopus");
-	AVChannelLayout stereo = AV_CHANNEL_LAYOUT_STEREO;
+	AVDictionary *opts = NULL;
 	AVCodecContext *c;
 	int ret;
 
@@ -362,9 +454,24 @@ static int open_encoder(struct task *t, char *msg, size_t len)
 		c->profile = FF_PROFILE_AAC_LOW;
 	if (t->oc->oformat->flags & AVFMT_GLOBALHEADER)
 		c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
-	ret = avcodec_open2(c, codec, NULL);
+	/* constrained VBR: near the nominal rate whatever the programme (a
+	 * plain VBR line-up tone takes nearly twice the bitrate) */
+	if (!rtmp)
+		av_dict_set(&opts, "vbr", "constrained", 0);
+	ret = avcodec_open2(c, codec, &opts);
+	av_dict_free(&opts);
 	if (ret < 0)
 		return av_fail(msg, len, PUSH_ERR_POSTPROCESS, "encoder", ret);
+	return PUSH_ERR_OK;
+}
+
+/* Resampler, queue and frames between the tap and the encoder. */
+static int open_buffers(struct task *t, char *msg, size_t len)
+{
+	AVChannelLayout stereo = AV_CHANNEL_LAYOUT_STEREO;
+	AVCodecContext *c = t->enc;
+	int ret;
+
 	ret = swr_alloc_set_opts2(&t->swr, &c->ch_layout, c->sample_fmt, c->sample_rate, &stereo,
 				  AV_SAMPLE_FMT_FLT, (int)t->in_rate, 0, NULL);
 	if (ret >= 0)
@@ -389,6 +496,63 @@ static int open_encoder(struct task *t, char *msg, size_t len)
 	return PUSH_ERR_OK;
 }
 
+/* The title this task's stream should carry now (icecast). */
+static void wanted_title(struct task *t, char *out, size_t len)
+{
+	pthread_mutex_lock(&t->lock);
+	snprintf(out, len, "%s", t->prm.title[0] ? t->prm.title : t->auto_title);
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* A muxer with its encoder and stream (its pb is set by the caller). */
+static int open_muxer(struct task *t, char *msg, size_t len)
+{
+	bool rtmp = t->run.kind == PUSH_RTMP;
+	AVStream *st;
+	int ret, code;
+
+	ret = avformat_alloc_output_context2(&t->oc, NULL, rtmp ? "flv" : "ogg", NULL);
+	if (ret < 0)
+		return av_fail(msg, len, PUSH_ERR_POSTPROCESS, "muxer", ret);
+	code = open_codec(t, msg, len);
+	if (code)
+		return code;
+	st = avformat_new_stream(t->oc, NULL);
+	if (!st)
+		return av_fail(msg, len, PUSH_ERR_POSTPROCESS, "muxer", AVERROR(ENOMEM));
+	ret = avcodec_parameters_from_context(st->codecpar, t->enc);
+	if (ret < 0)
+		return av_fail(msg, len, PUSH_ERR_POSTPROCESS, "muxer", ret);
+	st->time_base = t->enc->time_base;
+	if (!rtmp) {
+		wanted_title(t, t->run_title, sizeof(t->run_title));
+		if (t->run_title[0])
+			av_dict_set(&st->metadata, "title", t->run_title, 0);
+		pthread_mutex_lock(&t->lock);
+		snprintf(t->now_playing, sizeof(t->now_playing), "%s", t->run_title);
+		pthread_mutex_unlock(&t->lock);
+	}
+	t->oc->flags |= AVFMT_FLAG_FLUSH_PACKETS;
+	t->oc->interrupt_callback = (AVIOInterruptCB){ interrupted, t };
+	return PUSH_ERR_OK;
+}
+
+static int write_header(struct task *t, char *msg, size_t len)
+{
+	AVDictionary *mux = NULL;
+	int ret;
+
+	if (t->run.kind == PUSH_ICECAST)
+		av_dict_set(&mux, "page_duration", "200000", 0);
+	arm(t);
+	ret = avformat_write_header(t->oc, &mux);
+	atomic_store(&t->deadline_us, 0);
+	av_dict_free(&mux);
+	if (ret < 0)
+		return av_fail(msg, len, PUSH_ERR_PUSH_CDN, "stream header", ret);
+	return PUSH_ERR_OK;
+}
+
 /* The url and options of the connection. */
 static void target(struct task *t, char *url, size_t len, AVDictionary **opts)
 {
@@ -410,50 +574,146 @@ static void target(struct task *t, char *url, size_t len, AVDictionary **opts)
 		av_dict_set(opts, "ice_description", r->description, 0);
 }
 
+/* ---- the liveness probe (task thread) */
+
+/* Where and what to probe for this session; no probe when off, for rtmps
+ * (TLS first: the send timeout only) or when the host does not resolve. */
+static void probe_setup(struct task *t)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
+	struct probe *pr = &t->probe;
+	char proto[16], host[PUSH_TEXT_MAX], port_text[16];
+	int port = t->run.port;
+
+	pr->addrlen = 0;
+	pr->fd = -1;
+	if (!t->p->cfg.probe_ms)
+		return;
+	if (t->run.kind == PUSH_RTMP) {
+		av_url_split(proto, sizeof(proto), NULL, 0, host, sizeof(host), &port, NULL, 0,
+			     t->run.url);
+		if (strcmp(proto, "rtmp"))
+			return;
+		if (port < 0)
+			port = 1935;
+		memset(pr->req, 0, 1537);	/* C0 (version 3) and a plain C1 */
+		pr->req[0] = 3;
+		pr->req_len = 1537;
+	} else {
+		snprintf(host, sizeof(host), "%s", t->run.host);
+		pr->req_len = (size_t)snprintf(pr->req, sizeof(pr->req),
+					       "GET /status-json.xsl HTTP/1.0\r\nHost: %s\r\n"
+					       "User-Agent: airmix\r\n\r\n", host);
+	}
+	snprintf(port_text, sizeof(port_text), "%d", port);
+	if (getaddrinfo(host, port_text, &hints, &ai) || !ai)
+		return;
+	memcpy(&pr->addr, ai->ai_addr, ai->ai_addrlen);
+	pr->addrlen = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	pr->next_us = mono_us() + (int64_t)t->p->cfg.probe_ms * 1000;
+}
+
+static void probe_close(struct probe *pr)
+{
+	if (pr->fd >= 0)
+		close(pr->fd);
+	pr->fd = -1;
+}
+
+static int probe_lost(struct task *t, int err, char *msg, size_t len)
+{
+	probe_close(&t->probe);
+	snprintf(msg, len, "the server is gone (liveness probe: %s)", strerror(err));
+	return PUSH_ERR_PUSH_CDN;
+}
+
+/* One non-blocking step: start a probe when due, send, look for the answer.
+ * PUSH_ERR_OK, or the code that ends the session. */
+static int probe_step(struct task *t, char *msg, size_t len)
+{
+	struct probe *pr = &t->probe;
+	struct pollfd pfd;
+	int64_t now = mono_us();
+	socklen_t elen = sizeof(int);
+	int err = 0;
+	char byte;
+
+	if (!pr->addrlen)
+		return PUSH_ERR_OK;
+	if (pr->fd < 0) {
+		if (now < pr->next_us)
+			return PUSH_ERR_OK;
+		pr->fd = socket(pr->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		pr->started_us = now;
+		pr->sent = false;
+		if (pr->fd < 0) {	/* out of descriptors: try next period */
+			pr->next_us = now + (int64_t)t->p->cfg.probe_ms * 1000;
+			return PUSH_ERR_OK;
+		}
+		if (connect(pr->fd, (struct sockaddr *)&pr->addr, pr->addrlen) < 0 &&
+		    errno != EINPROGRESS)
+			return probe_lost(t, errno, msg, len);
+		return PUSH_ERR_OK;
+	}
+	pfd = (struct pollfd){ .fd = pr->fd, .events = pr->sent ? POLLIN : POLLOUT };
+	if (poll(&pfd, 1, 0) > 0) {
+		if (!pr->sent) {
+			getsockopt(pr->fd, SOL_SOCKET, SO_ERROR, &err, &elen);
+			if (err)
+				return probe_lost(t, err, msg, len);
+			if (send(pr->fd, pr->req, pr->req_len, MSG_NOSIGNAL) < 0 &&
+			    errno != EAGAIN)
+				return probe_lost(t, errno, msg, len);
+			pr->sent = true;
+		} else if (recv(pr->fd, &byte, 1, 0) >= 0 || errno != EAGAIN) {
+			/* an answer, or a close: the server's process is alive */
+			probe_close(pr);
+			pr->next_us = now + (int64_t)t->p->cfg.probe_ms * 1000;
+			return PUSH_ERR_OK;
+		}
+	}
+	if (now - pr->started_us > (int64_t)t->p->cfg.timeout_ms * 1000) {
+		probe_close(pr);
+		snprintf(msg, len, "the server stopped answering: no reply to a liveness probe "
+			 "within %u ms", t->p->cfg.timeout_ms);
+		return PUSH_ERR_FRAME_TIMEOUT;
+	}
+	return PUSH_ERR_OK;
+}
+
+/* ---- the session (task thread) */
+
 static int session_open(struct task *t, char *msg, size_t len)
 {
-	bool rtmp = t->run.kind == PUSH_RTMP;
-	AVDictionary *opts = NULL, *mux = NULL;
 	char url[PUSH_URL_MAX + PUSH_TEXT_MAX * 4];
-	AVStream *st;
+	AVDictionary *opts = NULL;
 	int ret, code;
 
-	ret = avformat_alloc_output_context2(&t->oc, NULL, rtmp ? "flv" : "ogg", NULL);
-	if (ret < 0)
-		return av_fail(msg, len, PUSH_ERR_POSTPROCESS, "muxer", ret);
-	code = open_encoder(t, msg, len);
+	code = open_muxer(t, msg, len);
+	if (!code)
+		code = open_buffers(t, msg, len);
 	if (code)
 		return code;
-	st = avformat_new_stream(t->oc, NULL);
-	if (!st)
-		return av_fail(msg, len, PUSH_ERR_POSTPROCESS, "muxer", AVERROR(ENOMEM));
-	ret = avcodec_parameters_from_context(st->codecpar, t->enc);
-	if (ret < 0)
-		return av_fail(msg, len, PUSH_ERR_POSTPROCESS, "muxer", ret);
-	st->time_base = t->enc->time_base;
-	t->oc->flags |= AVFMT_FLAG_FLUSH_PACKETS;
-	t->oc->interrupt_callback = (AVIOInterruptCB){ interrupted, t };
 	target(t, url, sizeof(url), &opts);
 	arm(t);
 	ret = avio_open2(&t->oc->pb, url, AVIO_FLAG_WRITE, &t->oc->interrupt_callback, &opts);
 	av_dict_free(&opts);
-	if (ret < 0) {
-		atomic_store(&t->deadline_us, 0);
-		return av_fail(msg, len, connect_code(t, ret), "connect", ret);
-	}
-	if (!rtmp)
-		av_dict_set(&mux, "page_duration", "200000", 0);
-	arm(t);
-	ret = avformat_write_header(t->oc, &mux);
 	atomic_store(&t->deadline_us, 0);
-	av_dict_free(&mux);
-	if (ret < 0)
-		return av_fail(msg, len, PUSH_ERR_PUSH_CDN, "stream header", ret);
+	if (ret < 0) {
+		code = connect_code(t, ret);
+		return av_fail(msg, len, code, code == PUSH_ERR_PUSH_CDN
+			       ? "the server refused the stream" : "connect", ret);
+	}
+	code = write_header(t, msg, len);
+	if (code)
+		return code;
 	t->next_pts = 0;
+	probe_setup(t);
 	return PUSH_ERR_OK;
 }
 
-static void session_close(struct task *t)
+static void muxer_free(struct task *t)
 {
 	if (t->oc) {
 		if (t->oc->pb) {
@@ -465,6 +725,13 @@ static void session_close(struct task *t)
 		t->oc = NULL;
 	}
 	avcodec_free_context(&t->enc);
+}
+
+static void session_close(struct task *t)
+{
+	probe_close(&t->probe);
+	t->probe.addrlen = 0;
+	muxer_free(t);
 	swr_free(&t->swr);
 	if (t->fifo)
 		av_audio_fifo_free(t->fifo);
@@ -561,12 +828,93 @@ static int fill_gap(struct task *t, uint64_t gap, char *msg, size_t len)
 	return PUSH_ERR_OK;
 }
 
+/* The file name of the mixing id last started on the publish bus, when a
+ * new one started since the last look. */
+static void track_title(struct task *t)
+{
+	struct push *p = t->p;
+	struct mixing *m = engine_mixing(p->e);
+	struct mixing_info info;
+	const char *base;
+	uint64_t gen;
+	int id;
+
+	pthread_mutex_lock(&p->mix_lock);
+	gen = p->mix_gen;
+	id = p->mix_id;
+	pthread_mutex_unlock(&p->mix_lock);
+	if (gen == t->mix_seen)
+		return;
+	t->mix_seen = gen;
+	if (!m || mixing_get_info(m, id, &info) < 0 || info.type == MIXING_TYPE_PLAYOUT)
+		return;
+	base = strrchr(info.path, '/');
+	pthread_mutex_lock(&t->lock);
+	snprintf(t->auto_title, sizeof(t->auto_title), "%.*s", (int)sizeof(t->auto_title) - 1,
+		 base ? base + 1 : info.path);
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* A new title while pushing to icecast: end this Ogg stream and chain a new
+ * one, with the title in its headers, on the same connection. */
+static int rechain(struct task *t, char *msg, size_t len)
+{
+	AVIOContext *pb;
+	int ret, code;
+
+	ret = avcodec_send_frame(t->enc, NULL);
+	if (ret < 0)
+		return av_fail(msg, len, PUSH_ERR_POSTPROCESS, "encode", ret);
+	code = send_packets(t, msg, len);
+	if (code)
+		return code;
+	arm(t);
+	ret = av_write_trailer(t->oc);
+	atomic_store(&t->deadline_us, 0);
+	if (ret < 0)
+		return av_fail(msg, len, PUSH_ERR_PUSH_CDN, "send", ret);
+	pb = t->oc->pb;
+	t->oc->pb = NULL;
+	muxer_free(t);
+	code = open_muxer(t, msg, len);
+	if (!t->oc) {
+		arm(t);
+		avio_closep(&pb);
+		atomic_store(&t->deadline_us, 0);
+		return code;
+	}
+	t->oc->pb = pb;
+	if (code)
+		return code;
+	pthread_mutex_lock(&t->lock);
+	t->frames_before += (uint64_t)t->next_pts;
+	pthread_mutex_unlock(&t->lock);
+	t->next_pts = 0;
+	return write_header(t, msg, len);
+}
+
+/* Between reads: the probe, and a new title (icecast). */
+static int session_check(struct task *t, char *msg, size_t len)
+{
+	char want[PUSH_TEXT_MAX];
+	int code = probe_step(t, msg, len);
+
+	if (code || t->run.kind != PUSH_ICECAST)
+		return code;
+	track_title(t);
+	wanted_title(t, want, sizeof(want));
+	return strcmp(want, t->run_title) ? rechain(t, msg, len) : PUSH_ERR_OK;
+}
+
 static int session_run(struct task *t, char *msg, size_t len)
 {
 	while (!atomic_load(&t->stop)) {
 		uint64_t gap = tap_next_gap(t->tap);
 		uint32_t n;
-		int code;
+		int code = session_check(t, msg, len);
+
+		if (code)
+			return code;
 
 		if (gap) {
 			code = fill_gap(t, gap, msg, len);
@@ -608,8 +956,10 @@ static void set_state(struct task *t, enum push_state state)
 {
 	pthread_mutex_lock(&t->lock);
 	t->state = state;
-	if (state == PUSH_STATE_CONNECTING)
+	if (state == PUSH_STATE_CONNECTING) {
 		t->run = t->prm;	/* metadata updates apply from here */
+		t->attempts++;
+	}
 	pthread_mutex_unlock(&t->lock);
 }
 
@@ -680,10 +1030,30 @@ static void *task_main(void *arg)
 
 /* ---- the manager */
 
+/* Any non-RT thread, under the engine's notice lock (and the mixing
+ * manager's): record which id started playing, nothing more. */
+static void on_notice(const struct engine_notice *n, void *user)
+{
+	struct push *p = user;
+	json_t *j;
+
+	if (strcmp(n->event, "audio_mixing.state") || !n->data_json)
+		return;
+	j = json_loads(n->data_json, 0, NULL);
+	if (json_integer_value(json_object_get(j, "state")) == MIXING_PLAYING) {
+		pthread_mutex_lock(&p->mix_lock);
+		p->mix_id = (int)json_integer_value(json_object_get(j, "id"));
+		p->mix_gen++;
+		pthread_mutex_unlock(&p->mix_lock);
+	}
+	json_decref(j);
+}
+
 /* Control thread. */
 int push_create(struct engine *e, const struct push_config *cfg, struct push **out)
 {
 	struct push *p = calloc(1, sizeof(*p));
+	int ret;
 
 	if (!p)
 		return -ENOMEM;
@@ -700,6 +1070,14 @@ int push_create(struct engine *e, const struct push_config *cfg, struct push **o
 	if (p->cfg.backoff_max_ms < p->cfg.backoff_min_ms)
 		p->cfg.backoff_max_ms = p->cfg.backoff_min_ms;
 	pthread_mutex_init(&p->lock, NULL);
+	pthread_mutex_init(&p->mix_lock, NULL);
+	ret = engine_subscribe(e, on_notice, p);
+	if (ret < 0) {
+		pthread_mutex_destroy(&p->mix_lock);
+		pthread_mutex_destroy(&p->lock);
+		free(p);
+		return ret;
+	}
 	*out = p;
 	return 0;
 }
@@ -749,6 +1127,7 @@ static int task_new(struct push *p, const char *id, const struct push_params *pr
 	snprintf(t->id, sizeof(t->id), "%s", id);
 	t->prm = *prm;
 	t->run = *prm;
+	t->probe.fd = -1;
 	engine_get_status(p->e, &es);
 	t->in_rate = es.rate ? es.rate : (uint32_t)engine_config(p->e)->sample_rate;
 	pthread_mutex_init(&t->lock, NULL);
@@ -848,11 +1227,13 @@ static int update_locked(struct push *p, const char *id, const struct push_param
 		pthread_mutex_unlock(&t->lock);
 		return invalid(msg, len, t->prm.kind == PUSH_RTMP
 			       ? "url and audio settings cannot change while pushing"
-			       : "only name, genre and description can change while pushing");
+			       : "only name, genre, description and title can change while "
+			       "pushing");
 	}
 	snprintf(t->prm.name, sizeof(t->prm.name), "%s", want.name);
 	snprintf(t->prm.genre, sizeof(t->prm.genre), "%s", want.genre);
 	snprintf(t->prm.description, sizeof(t->prm.description), "%s", want.description);
+	snprintf(t->prm.title, sizeof(t->prm.title), "%s", want.title);
 	pthread_mutex_unlock(&t->lock);
 	return PUSH_ERR_OK;
 }
@@ -932,10 +1313,12 @@ int push_get_status(struct push *p, const char *task_id, struct push_status *st)
 	st->state = t->state;
 	st->last_error = t->last_error;
 	snprintf(st->last_message, sizeof(st->last_message), "%s", t->last_message);
+	st->attempts = t->attempts;
 	st->connects = t->connects;
 	st->bytes_sent = t->bytes_sent;
 	st->frames_encoded = t->frames_encoded;
 	st->uptime_s = t->state == PUSH_STATE_PUSHING ? (mono_us() - t->connected_us) / 1e6 : 0;
+	snprintf(st->now_playing, sizeof(st->now_playing), "%s", t->now_playing);
 	pthread_mutex_unlock(&t->lock);
 	st->frames_dropped = tap_dropped_frames(t->tap);
 	pthread_mutex_unlock(&p->lock);
@@ -954,6 +1337,8 @@ void push_destroy(struct push *p)
 		p->tasks = t->next;
 		task_end(p, t);
 	}
+	engine_unsubscribe(p->e, on_notice, p);
+	pthread_mutex_destroy(&p->mix_lock);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
 }

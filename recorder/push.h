@@ -64,6 +64,7 @@ struct push_config {
 	uint32_t timeout_ms;		/* connect, and each send */
 	uint32_t backoff_min_ms;	/* first retry delay */
 	uint32_t backoff_max_ms;	/* delays double up to this, ±20 % jitter */
+	uint32_t probe_ms;		/* liveness probe period while pushing, 0 = off */
 };
 
 /* What a task pushes. For RTMP: url, sample_rate, channels, bitrate_kbps,
@@ -87,6 +88,9 @@ struct push_params {
 	char name[PUSH_TEXT_MAX];
 	char genre[PUSH_TEXT_MAX];
 	char description[PUSH_TEXT_MAX];
+	char title[PUSH_TEXT_MAX];	/* icecast "now playing" set over the API; "" = the
+					 * file name of the mixing id last started on the
+					 * publish bus */
 };
 
 struct push_status {
@@ -95,11 +99,13 @@ struct push_status {
 	enum push_state state;
 	int last_error;			/* enum push_error of the last failure, 0 when none */
 	char last_message[PUSH_TEXT_MAX * 2];
+	uint64_t attempts;		/* connection attempts */
 	uint64_t connects;		/* successful connections */
 	uint64_t bytes_sent;
 	uint64_t frames_encoded;	/* at the output rate */
 	uint64_t frames_dropped;	/* at the tap: the task could not keep up */
 	double uptime_s;		/* of the current connection, 0 when not pushing */
+	char now_playing[PUSH_TEXT_MAX];	/* icecast: the title in the stream */
 };
 
 /* Control thread. */
@@ -114,7 +120,8 @@ int push_start(struct push *p, const char *task_id, const struct push_params *pr
 	       const char *request, char *msg, size_t len);
 /* prm holds the wanted settings (fill it from push_get_status and change
  * what the caller asks). RTMP: nothing can change while pushing. Icecast:
- * name, genre and description can; they are sent on the next connection. */
+ * name, genre and description can (sent on the next connection), and the
+ * title (sent at once, in a new Ogg stream on the same connection). */
 int push_update(struct push *p, const char *task_id, const struct push_params *prm,
 		const char *request, char *msg, size_t len);
 int push_stop(struct push *p, const char *task_id, const char *request, char *msg, size_t len);
@@ -128,6 +135,11 @@ void push_report(struct push *p, const char *task_id, int event, int code, const
 size_t push_list(struct push *p, char (*ids)[PUSH_TASK_ID_MAX + 1], size_t max);
 /* 0, or -ENOENT when no such task. */
 int push_get_status(struct push *p, const char *task_id, struct push_status *st);
+
+/* url with its secrets masked: user:password@ becomes ***@, the query
+ * ?... becomes ?***, and the last path element (an RTMP stream key) of a
+ * path of two or more elements becomes ***. Any thread. */
+void push_redact_url(const char *url, char *out, size_t len);
 
 /* Validate parameters (defaults filled in). PUSH_ERR_OK or
  * PUSH_ERR_PARAM_INVALID with msg. Any thread. */

@@ -6,7 +6,9 @@
  *                                    {"host", "port", "mount", "user", "password", "name",
  *                                    "genre", "description"}, "channels", "bitrate_kbps"}
  *   PUT    /api/v1/cdn/{task_id}     update (the same fields; RTMP: nothing may change
- *                                    while pushing; Icecast: name, genre, description)
+ *                                    while pushing; Icecast: name, genre, description,
+ *                                    and "title", the "now playing" text: "" hands it
+ *                                    back to the mixing file names)
  *   GET    /api/v1/cdn/{task_id}     status and counters
  *   DELETE /api/v1/cdn/{task_id}     stop
  *
@@ -16,6 +18,11 @@
  * and answers with a StreamMixingEventErrorCode (domain stream_mixing), after
  * emitting the event and storing the history row with this request; the
  * reply carries that code.
+ *
+ * Secrets never leave: the icecast password is masked in the history's copy
+ * of the request and never shown; URLs (the RTMP stream key, any
+ * user:password@, any query) go out through push_redact_url, in replies and
+ * in the history.
  *
  * Threads: the lws service thread only.
  */
@@ -39,6 +46,7 @@ static const struct api_field push_fields[] = {
 	{ "profile", FIELD_STRING, 0, 65536, false, NULL },
 	{ "codec", FIELD_STRING, 0, 65536, false, NULL },
 	{ "icecast", FIELD_OBJECT, 0, 0, false, NULL },
+	{ "title", FIELD_STRING, 0, 65536, false, NULL },
 	{ NULL, 0, 0, 0, false, NULL },
 };
 
@@ -67,16 +75,27 @@ static void reply_push_error(struct call *c, int status, int code, const char *m
 				 api_text_json(msg)));
 }
 
-/* The request for the history, with the icecast password masked
- * (malloc'd; NULL when out of memory). */
+static json_t *url_json(const char *url)
+{
+	char safe[PUSH_URL_MAX + 16];
+
+	push_redact_url(url, safe, sizeof(safe));
+	return api_text_json(safe);
+}
+
+/* The request for the history, with the icecast password and the url's
+ * secrets masked (malloc'd; NULL when out of memory). */
 static char *redacted_request(struct call *c)
 {
 	json_t *copy = json_deep_copy(c->body);
 	json_t *ice = json_object_get(copy, "icecast");
+	json_t *url = json_object_get(copy, "url");
 	char *body, *text = NULL;
 
 	if (json_is_object(ice) && json_object_get(ice, "password"))
 		json_object_set_new(ice, "password", json_string("***"));
+	if (json_is_string(url))
+		json_object_set_new(copy, "url", url_json(json_string_value(url)));
 	body = copy ? api_dump(copy, NULL) : NULL;
 	json_decref(copy);
 	if (body && asprintf(&text, "%s %s %s", c->req->method_name, c->req->path, body) < 0)
@@ -96,7 +115,7 @@ static json_t *status_json(const struct push_status *s)
 	json_object_set_new(j, "kind", json_string(p->kind == PUSH_RTMP ? "rtmp" : "icecast"));
 	json_object_set_new(j, "state", json_string(push_state_name(s->state)));
 	if (p->kind == PUSH_RTMP) {
-		json_object_set_new(j, "url", api_text_json(p->url));
+		json_object_set_new(j, "url", url_json(p->url));
 		json_object_set_new(j, "profile", api_text_json(p->profile));
 	} else {
 		json_object_set_new(j, "icecast", json_pack("{s:o,s:i,s:o,s:o,s:o,s:o,s:o}",
@@ -104,6 +123,8 @@ static json_t *status_json(const struct push_status *s)
 			"mount", api_text_json(p->mount), "user", api_text_json(p->user),
 			"name", api_text_json(p->name), "genre", api_text_json(p->genre),
 			"description", api_text_json(p->description)));
+		json_object_set_new(j, "title", api_text_json(p->title));
+		json_object_set_new(j, "now_playing", api_text_json(s->now_playing));
 	}
 	json_object_set_new(j, "codec", json_string(p->kind == PUSH_RTMP ? "aac" : "opus"));
 	json_object_set_new(j, "sample_rate", json_integer(p->sample_rate));
@@ -112,6 +133,7 @@ static json_t *status_json(const struct push_status *s)
 	json_object_set_new(j, "last_error", json_integer(s->last_error));
 	json_object_set_new(j, "last_error_name", json_string(def ? def->name : "ERR_UNKNOWN"));
 	json_object_set_new(j, "last_message", api_text_json(s->last_message));
+	json_object_set_new(j, "attempts", json_integer((json_int_t)s->attempts));
 	json_object_set_new(j, "connects", json_integer((json_int_t)s->connects));
 	json_object_set_new(j, "bytes_sent", json_integer((json_int_t)s->bytes_sent));
 	json_object_set_new(j, "frames_encoded", json_integer((json_int_t)s->frames_encoded));
@@ -222,6 +244,7 @@ static int read_body(struct call *c, struct push_params *prm, char *msg, size_t 
 	json_t *ice = json_object_get(c->body, "icecast");
 	json_t *profile = json_object_get(c->body, "profile");
 	json_t *codec = json_object_get(c->body, "codec");
+	json_t *title = json_object_get(c->body, "title");
 
 	if (url && ice) {
 		snprintf(msg, len, "give url (rtmp) or icecast, not both");
@@ -250,6 +273,13 @@ static int read_body(struct call *c, struct push_params *prm, char *msg, size_t 
 			return -1;
 		}
 		copy_text(prm->codec, sizeof(prm->codec), codec);
+	}
+	if (title) {
+		if (json_string_length(title) >= sizeof(prm->title)) {
+			snprintf(msg, len, "title must be at most %zu bytes", sizeof(prm->title) - 1);
+			return -1;
+		}
+		copy_text(prm->title, sizeof(prm->title), title);
 	}
 	prm->sample_rate = body_int(c, "sample_rate", prm->sample_rate);
 	prm->channels = body_int(c, "channels", prm->channels);

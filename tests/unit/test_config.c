@@ -91,6 +91,7 @@ static const struct spec spec[] = {
 	{ "push", "timeout_ms", "int", "ms", false, 500, 60000, NULL, 0 },
 	{ "push", "backoff_min_ms", "int", "ms", false, 50, 60000, NULL, 0 },
 	{ "push", "backoff_max_ms", "int", "ms", false, 50, 600000, NULL, 0 },
+	{ "push", "probe_ms", "int", "ms", false, 0, 60000, NULL, 0 },
 	{ "rtc", "app_id", "string", "", false, 0, 0, NULL, false },
 	{ "rtc", "app_key", "string", "", false, 0, 0, NULL, false },
 	{ "rtc", "auto_create_rooms", "bool", "", false, 0, 0, NULL, 0 },

@@ -1,5 +1,5 @@
 /* test_push.c - the push manager without a server: every parameter limit,
- * the event names, and the StreamMixing events of a task whose server cannot
+ * the event names, the masking of URL secrets, and the StreamMixing events of a task whose server cannot
  * be reached (start, START_FAILED ERR_FRAME_TIMEOUT while it retries, a
  * refused update, stop, stop of an unknown task, destroy with a running
  * task). The real servers are in tests/integration/test_push.py.
@@ -190,6 +190,44 @@ static void test_limits(void)
 	      "event names");
 }
 
+static void test_redact(void)
+{
+	static const char *const cases[][2] = {
+		{ "rtmp://h/live/secretkey", "rtmp://h/live/***" },
+		{ "rtmps://h:443/app/inst/secretkey", "rtmps://h:443/app/inst/***" },
+		{ "rtmp://user:pw@h:1935/live/k", "rtmp://***@h:1935/live/***" },
+		{ "rtmp://h/live/k?token=abc", "rtmp://h/live/***?***" },
+		{ "rtmp://h/live", "rtmp://h/live" },
+		{ "rtmp://h/live/", "rtmp://h/live/" },
+		{ "rtmp://h", "rtmp://h" },
+		{ "rtmp://u@h?x/y", "rtmp://***@h?***" },
+		{ "", "" },
+	};
+	char out[64], tiny[8];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		push_redact_url(cases[i][0], out, sizeof(out));
+		CHECK(!strcmp(out, cases[i][1]), "redact %s -> %s (got %s)", cases[i][0],
+		      cases[i][1], out);
+	}
+	push_redact_url("rtmp://host.example/live/secret", tiny, sizeof(tiny));
+	CHECK(!strcmp(tiny, "rtmp://"), "a short buffer is cut, never overrun: %s", tiny);
+}
+
+static void test_titles(void)
+{
+	struct push_params p = icecast();
+	char msg[256];
+
+	snprintf(p.title, sizeof(p.title), "Morning Show – live");
+	CHECK(push_check_params(&p, msg, sizeof(msg)) == PUSH_ERR_OK, "icecast title accepted");
+	snprintf(p.title, sizeof(p.title), "two\nlines");
+	CHECK(check_one(p) == PUSH_ERR_PARAM_INVALID, "a title of two lines refused");
+	p = rtmp("rtmp://h/a/k");
+	snprintf(p.title, sizeof(p.title), "x");
+	CHECK(check_one(p) == PUSH_ERR_PARAM_INVALID, "a title on rtmp refused");
+}
+
 static void test_tasks(struct engine *e)
 {
 	struct push_config pc = { .timeout_ms = 1000, .backoff_min_ms = 50,
@@ -242,6 +280,8 @@ int main(void)
 	struct engine *e;
 
 	test_limits();
+	test_redact();
+	test_titles();
 	e = make_engine();
 	test_tasks(e);
 	engine_destroy(e);
