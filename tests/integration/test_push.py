@@ -5,9 +5,13 @@ module and icecast2, both started here on free 127.0.0.1 ports.
 A 1 kHz tone on the publish bus goes to RTMP (AAC, 44.1 kHz mono 96 kb/s and
 32 kHz stereo) and to Icecast (Opus); ffprobe checks the stream, ffmpeg pulls
 it and the decoded tone must be 1 kHz +- 1 %; status-json.xsl shows the
-metadata. Faults: nginx killed and back after 3 s (ERR_PUSH_CDN, then
-START_SUCCESS within 5 s of its return), icecast killed and back after 2 s
-(the same, and the metadata back, with an update made meanwhile), an
+metadata. "Now playing" on icecast: the file name of a mixing id started on
+the publish bus, then a title set over the API (which wins until cleared),
+each seen by a listener in the stream's OpusTags (icecast 2.4 shows no title
+for Ogg/Opus in status-json.xsl: when a newer one does, it must match).
+Faults: nginx killed and back after 3 s (ERR_PUSH_CDN, then START_SUCCESS
+within 5 s of its return), icecast killed and back after 2 s (the same, and
+the metadata and the title back, with an update made meanwhile), an
 unreachable port (ERR_FRAME_TIMEOUT, retrying), a wrong icecast password
 (ERR_PUSH_CDN, retrying), every parameter limit (4xx,
 ERR_PARAM_INVALID in domain stream_mixing), a URL change while pushing
@@ -15,16 +19,19 @@ ERR_PARAM_INVALID in domain stream_mixing), a URL change while pushing
 xrun (internal clock). Every wait is bounded.
 """
 import json
+import math
 import os
+import struct
 import subprocess
 import sys
 import threading
 import time
+import wave
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import numpy as np  # noqa: E402
 
-from airmixd import Airmixd, check, finish  # noqa: E402
+from airmixd import BIN, Airmixd, check, finish  # noqa: E402
 import servers  # noqa: E402
 
 TONE = {"kind": "tone", "frequency_hz": 1000, "level_dbfs": -12, "buses": ["publish"]}
@@ -94,6 +101,31 @@ def probe(url):
         return json.loads(r.stdout)["streams"][0]
     except (ValueError, KeyError, IndexError):
         return {}
+
+
+def stream_title(port, mount):
+    """The title a new listener reads from the stream's headers ("" if none)."""
+    cmd = ["ffprobe", "-v", "error", "-rw_timeout", "8000000", "-show_entries",
+           "format_tags:stream_tags", "-of", "json", "http://127.0.0.1:%d%s" % (port, mount)]
+    try:
+        r = subprocess.run(cmd, capture_output=True, timeout=20)
+        j = json.loads(r.stdout)
+    except (subprocess.TimeoutExpired, ValueError):
+        return ""
+    tags = dict(j.get("format", {}).get("tags", {}))
+    for st in j.get("streams", []):
+        tags.update(st.get("tags", {}))
+    return next((v for k, v in tags.items() if k.lower() == "title"), "")
+
+
+def write_wav(path, seconds, freq, rate=48000):
+    with wave.open(path, "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(b"".join(struct.pack("<hh", v, v) for v in (
+            int(8000 * math.sin(2 * math.pi * freq * i / rate))
+            for i in range(int(seconds * rate)))))
 
 
 def post(d, tid, body):
@@ -179,7 +211,8 @@ def test_updates(d, nginx):
     time.sleep(0.5)
     after = task(d, "rtmp1")
     check("the task keeps running as it was", after.get("state") == "pushing" and
-          after.get("url") == nginx.url("test") and after.get("sample_rate") == 44100 and
+          after.get("url") == "rtmp://127.0.0.1:%d/live/***" % nginx.port and
+          after.get("sample_rate") == 44100 and
           after.get("connects") == before.get("connects") and
           after.get("frames_encoded", 0) > before.get("frames_encoded", 0), (before, after))
     ev = wait_until(lambda: has_event(d, "rtmp1", "UPDATE_FAILED", 1) and events(d, "rtmp1"), 5)
@@ -189,6 +222,104 @@ def test_updates(d, nginx):
           data["icecast"]["genre"] == "Jazz", (status, data))
     status, data, _ = d.request("PUT", "/api/v1/cdn/ice1", {"icecast": {"mount": "/x.ogg"}})
     check("icecast mount change refused", is_param_invalid(status, data), (status, data))
+    status, data, _ = d.request("PUT", "/api/v1/cdn/rtmp1", {"title": "x"})
+    check("a title for an rtmp task refused", is_param_invalid(status, data), (status, data))
+    status, data, _ = d.request("PUT", "/api/v1/cdn/ice1", {"title": "a\nb"})
+    check("a title of two lines refused", is_param_invalid(status, data), (status, data))
+
+
+def test_titles(d, ice):
+    media = os.path.join(d.data_dir, "media")
+    write_wav(os.path.join(media, "Morning Jingle.wav"), 2.0, 660)
+    write_wav(os.path.join(media, "monitor-only.wav"), 2.0, 550)
+    status, data, _ = d.request("POST", "/api/v1/mixing/1/start",
+                                {"path": "Morning Jingle.wav", "type": 1})
+    check("a file starts on the publish bus", status == 200, (status, data))
+    ok = wait_until(lambda: task(d, "ice1").get("now_playing") == "Morning Jingle.wav", 5)
+    check("now playing: the mixing file name", ok, task(d, "ice1"))
+    title = wait_until(lambda: stream_title(ice.port, "/airmix.ogg") == "Morning Jingle.wav",
+                       10, step=0.5)
+    check("a listener reads the file name in the stream's OpusTags", title,
+          stream_title(ice.port, "/airmix.ogg"))
+    src = [s for s in ice.sources() if s.get("listenurl", "").endswith("/airmix.ogg")]
+    check("status-json.xsl: no title, or the same one (icecast 2.4 shows none for Opus)",
+          src and src[0].get("title") in (None, "Morning Jingle.wav"), src)
+    status, data, _ = d.request("PUT", "/api/v1/cdn/ice1", {"title": "The Morning Show"})
+    check("title set over the API", status == 200 and data.get("title") == "The Morning Show",
+          (status, data))
+    ok = wait_until(lambda: task(d, "ice1").get("now_playing") == "The Morning Show", 5)
+    check("now playing: the API's title", ok, task(d, "ice1"))
+    status, data, _ = d.request("POST", "/api/v1/mixing/2/start",
+                                {"path": "Morning Jingle.wav", "type": 2})
+    time.sleep(1)
+    check("the API's title wins over a new mixing file",
+          task(d, "ice1").get("now_playing") == "The Morning Show", task(d, "ice1"))
+    status, data, _ = d.request("POST", "/api/v1/mixing/3/start",
+                                {"path": "monitor-only.wav", "type": 0})
+    check("a file on the playout bus only starts", status == 200, (status, data))
+    status, data, _ = d.request("PUT", "/api/v1/cdn/ice1", {"title": ""})
+    ok = wait_until(lambda: task(d, "ice1").get("now_playing") == "Morning Jingle.wav", 5)
+    check("title cleared: back to the last file on the publish bus", ok, task(d, "ice1"))
+    status, data, _ = d.request("PUT", "/api/v1/cdn/ice1", {"title": "The Morning Show"})
+    ok = wait_until(lambda: stream_title(ice.port, "/airmix.ogg") == "The Morning Show", 10,
+                    step=0.5)
+    check("a listener reads the API's title", ok, stream_title(ice.port, "/airmix.ogg"))
+    hz = {}
+    pull("http://127.0.0.1:%d/airmix.ogg" % ice.port, 3, 48000, hz)
+    check("the stream still decodes after the title changes (chained Ogg)",
+          len(hz.get("samples", [])) >= 48000 * 2, (len(hz.get("samples", [])), hz.get("err")))
+
+
+def ctl(d, *args):
+    cmd = [os.path.join(BIN, "airmixctl"), "--url", d.url] + list(args)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    return r.returncode, r.stdout, r.stderr
+
+
+def test_cli(d, nginx, ice):
+    rc, out, err = ctl(d, "cdn", "start", "cli-r", "--url", nginx.url("clikey"), "--rate", "44100",
+                       "--channels", "1", "--bitrate", "48")
+    check("airmixctl cdn start --url: a table with the masked url", rc == 0 and "cli-r" in out
+          and "/live/***" in out and "clikey" not in out and "44100 Hz 1 ch 48 kb/s" in out,
+          (rc, out, err))
+    rc, out, err = ctl(d, "cdn", "start", "cli-i", "--icecast",
+                       "127.0.0.1:%d/cli.ogg" % ice.port, "--password", ice.password,
+                       "--name", "CLI Radio", "--genre", "Talk", "--title", "Hello", "--bitrate",
+                       "96")
+    check("airmixctl cdn start --icecast", rc == 0 and "cli-i" in out and
+          "icecast://127.0.0.1:%d/cli.ogg" % ice.port in out and ice.password not in out,
+          (rc, out, err))
+    ok = wait_until(lambda: task(d, "cli-r").get("state") == "pushing" and
+                    task(d, "cli-i").get("now_playing") == "Hello", 10)
+    check("both cli tasks push", ok, (task(d, "cli-r"), task(d, "cli-i")))
+    rc, out, err = ctl(d, "cdn", "list")
+    check("airmixctl cdn list shows them pushing", rc == 0 and
+          all(any(t in line and "pushing" in line for line in out.splitlines())
+              for t in ("cli-r", "cli-i")), out)
+    rc, out, err = ctl(d, "--json", "cdn", "get", "cli-i")
+    try:
+        j = json.loads(out)
+    except ValueError:
+        j = {}
+    check("airmixctl --json cdn get: the server's JSON", rc == 0 and
+          j.get("icecast", {}).get("name") == "CLI Radio" and j.get("bitrate_kbps") == 96 and
+          "password" not in j.get("icecast", {}), out)
+    rc, out, err = ctl(d, "cdn", "update", "cli-i", "--title", "News at Nine")
+    ok = wait_until(lambda: task(d, "cli-i").get("now_playing") == "News at Nine", 5)
+    check("airmixctl cdn update --title", rc == 0 and ok, (rc, out, err, task(d, "cli-i")))
+    rc, out, err = ctl(d, "cdn", "update", "cli-r", "--rate", "48000")
+    check("airmixctl cdn update of an rtmp rate: refused, exit 1", rc == 1 and
+          "ERR_PARAM_INVALID" in err, (rc, out, err))
+    rc, out, err = ctl(d, "cdn", "start", "cli-x", "--bitrate", "64")
+    check("airmixctl cdn start without a target: usage error 64", rc == 64, (rc, err))
+    rc, out, err = ctl(d, "cdn", "start", "cli-x", "--icecast", "nohostmount")
+    check("airmixctl cdn start --icecast without a mount: usage error", rc == 64, (rc, err))
+    rc, out, err = ctl(d, "cdn", "get", "nosuch")
+    check("airmixctl cdn get of an unknown task: exit 1", rc == 1, (rc, err))
+    for tid in ("cli-r", "cli-i"):
+        rc, out, err = ctl(d, "cdn", "stop", tid)
+        check("airmixctl cdn stop %s" % tid, rc == 0 and "stopped task %s" % tid in out,
+              (rc, out, err))
 
 
 def test_invalid(d, nginx):
@@ -295,6 +426,10 @@ def test_icecast_restart(d, ice):
     check("metadata back after the reconnect, with the update (genre Jazz)",
           src and src[0].get("server_name") == "Airmix Test" and src[0].get("genre") == "Jazz",
           ice.sources())
+    title = wait_until(lambda: stream_title(ice.port, "/airmix.ogg") == "The Morning Show", 10,
+                       step=0.5)
+    check("the title is back in the stream after the reconnect", title,
+          stream_title(ice.port, "/airmix.ogg"))
     ev = events(d, "ice1")
     drop = ev.index(("START_FAILED", 4)) if ("START_FAILED", 4) in ev else -1
     check("history: icecast ERR_PUSH_CDN then START_SUCCESS", drop >= 0 and
@@ -320,6 +455,8 @@ def main():
             check("1 kHz tone on the publish bus", status == 201, node)
             test_rtmp_and_icecast(d, nginx, ice)
             test_updates(d, nginx)
+            test_titles(d, ice)
+            test_cli(d, nginx, ice)
             test_invalid(d, nginx)
             test_unreachable(d)
             test_wrong_password(d, ice)

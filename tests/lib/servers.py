@@ -3,19 +3,24 @@
 
     from servers import Nginx, Icecast
     with Nginx() as n:            # rtmp://127.0.0.1:<n.port>/live/<key>
-        ...
+        ...                       # rtmp://127.0.0.1:<n.port>/secure/<key>: only n.key
         n.kill(); n.start()       # the same port again
+        n.freeze(); n.thaw()      # SIGSTOP, SIGCONT
     with Icecast() as ice:        # http://127.0.0.1:<ice.port>/<mount>, source password ice.password
         ...
 
 Nginx runs with the RTMP module (load_module), "daemon off; master_process
-off;" so that its one process is the PID we stop. Icecast refuses to run as
+off;" so that its one process is the PID we stop. Its application "secure"
+checks each publish with on_publish against an http location of the same
+nginx (127.0.0.1:<n.http_port>/auth), which answers 2xx for the stream key
+n.key only, as a CDN's ingest does. Icecast refuses to run as
 root without <changeowner>: as root the config changes to the icecast2 user
 and its log folder is made writable for it. Every wait is bounded.
 """
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -68,13 +73,21 @@ class Server:
         raise RuntimeError("%s did not listen within %.0f s" % (self.command()[0], timeout))
 
     def kill(self):
-        """SIGKILL by PID and wait (bounded)."""
+        """SIGKILL by PID and wait (bounded); a frozen process too."""
         if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
             self.proc.kill()
             self.proc.wait(timeout=5)
         if self.proc:
             self.log.close()
         self.proc = None
+
+    def freeze(self):
+        """SIGSTOP: the process keeps its sockets but answers nothing."""
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self):
+        self.proc.send_signal(signal.SIGCONT)
 
     def stop(self):
         """SIGTERM, then SIGKILL after 5 s."""
@@ -105,19 +118,36 @@ class Server:
 class Nginx(Server):
     """nginx with the RTMP module: application "live"."""
 
-    def __init__(self):
+    def __init__(self, key="goodkey"):
         super().__init__("airmix-nginx.")
+        self.key = key
+        self.http_port = free_port()
         conf = """load_module %s;
 error_log %s/error.log warn;
 pid %s/nginx.pid;
 events { worker_connections 64; }
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:%d;
+        location = /auth {
+            if ($arg_name != "%s") { return 403; }
+            return 204;
+        }
+    }
+}
 rtmp {
     server {
         listen 127.0.0.1:%d;
+        notify_method get;
         application live { live on; record off; }
+        application secure {
+            live on; record off;
+            on_publish http://127.0.0.1:%d/auth;
+        }
     }
 }
-""" % (RTMP_MODULE, self.tmp, self.tmp, self.port)
+""" % (RTMP_MODULE, self.tmp, self.tmp, self.http_port, key, self.port, self.http_port)
         self.conf = os.path.join(self.tmp, "nginx.conf")
         with open(self.conf, "w") as f:
             f.write(conf)
@@ -126,8 +156,8 @@ rtmp {
         return ["nginx", "-p", self.tmp, "-e", os.path.join(self.tmp, "error.log"),
                 "-c", self.conf, "-g", "daemon off; master_process off;"]
 
-    def url(self, key="test"):
-        return "rtmp://127.0.0.1:%d/live/%s" % (self.port, key)
+    def url(self, key="test", app="live"):
+        return "rtmp://127.0.0.1:%d/%s/%s" % (self.port, app, key)
 
 
 class Icecast(Server):
