@@ -16,10 +16,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
+
+#include "engine/config_edit.h"
+#include "web-admin/auth.h"
 
 #include "engine/config.h"
 #include "engine/rtc/token.h"
@@ -28,6 +34,9 @@
 #define EXIT_UNREACHABLE 2
 #define EXIT_USAGE 64
 #define DEFAULT_URL "http://127.0.0.1:8080"
+#define PASSWD_CONFIG "/etc/airmix/airmix.conf"
+#define PASSWORD_MIN 8
+#define PASSWORD_MAX 1024
 
 static const char usage_text[] =
 	"usage: airmixctl [--url URL] [--token TOKEN] [--json] COMMAND [ARGS]\n"
@@ -74,19 +83,12 @@ static const char usage_text[] =
 	"  record mark ID [LABEL]          a marker at the take's current position\n"
 	"  record rm ID                    forget a stopped take and delete its files\n"
 	"  record download ID N FILE       save the take's file N (0-based) as FILE\n"
-	"  cdn list                        every push task with its state and counters\n"
-	"  cdn get ID                      one push task (ID _ is the empty id)\n"
-	"  cdn start ID --url rtmp[s]://HOST/APP/KEY [--rate HZ] [--channels N]\n"
-	"               [--bitrate KBPS] [--profile LC]\n"
-	"                                  push the programme to an RTMP server (AAC)\n"
-	"  cdn start ID --icecast HOST[:PORT]/MOUNT --password P [--user U] [--name N]\n"
-	"               [--genre G] [--description D] [--title T] [--channels N]\n"
-	"               [--bitrate KBPS]\n"
-	"                                  push the programme to Icecast (Ogg/Opus)\n"
-	"  cdn update ID [--title T] [--name N] [--genre G] [--description D]\n"
-	"                                  change an icecast task's metadata (--title \"\"\n"
-	"                                  hands \"now playing\" back to the mixing files)\n"
-	"  cdn stop ID                     stop a push task\n"
+	"  passwd [--user admin|operator] [--config PATH]\n"
+	"                                  set a web admin password: read twice from the\n"
+	"                                  terminal (or two lines of stdin), its hash written\n"
+	"                                  into PATH (default $AIRMIX_CONFIG or\n"
+	"                                  " PASSWD_CONFIG "), the old file kept as PATH.bak;\n"
+	"                                  then reload airmixd (SIGHUP)\n"
 	"  token issue ROOM USER [--expire S] [--no-publish] [--no-subscribe]\n"
 	"                                  an RTC AccessToken for a guest (default 3600 s)\n"
 	"  token verify TOKEN [--config F] read a token; check it with F's [rtc] app key\n"
@@ -1453,181 +1455,91 @@ out:
 	return rc;
 }
 
-/* ---- cdn */
-
-static struct table *push_table(void)
+/* One password line from in, without its line end. -1 at the end of input. */
+static int read_password(FILE *in, bool tty, const char *prompt, char *buf, size_t len)
 {
-	struct table *t = table_new(10);
+	struct termios old, quiet;
+	bool echo_off = false;
+	size_t n;
 
-	table_row(t, "ID", "KIND", "STATE", "TARGET", "AUDIO", "CONNECTS", "BYTES", "DROPPED",
-		  "ERROR", "NOW PLAYING");
-	return t;
-}
-
-static void push_row(struct table *t, const json_t *k)
-{
-	const json_t *ice = json_object_get(k, "icecast");
-	char target[1200], audio[64], connects[32], bytes[32], dropped[32];
-
-	if (json_is_object(ice))
-		snprintf(target, sizeof(target), "icecast://%s:%lld%s", str(ice, "host"),
-			 (long long)json_integer_value(json_object_get(ice, "port")),
-			 str(ice, "mount"));
-	else
-		snprintf(target, sizeof(target), "%s", str(k, "url"));
-	snprintf(audio, sizeof(audio), "%s %lld Hz %lld ch %lld kb/s", str(k, "codec"),
-		 (long long)json_integer_value(json_object_get(k, "sample_rate")),
-		 (long long)json_integer_value(json_object_get(k, "channels")),
-		 (long long)json_integer_value(json_object_get(k, "bitrate_kbps")));
-	snprintf(connects, sizeof(connects), "%lld",
-		 (long long)json_integer_value(json_object_get(k, "connects")));
-	snprintf(bytes, sizeof(bytes), "%lld",
-		 (long long)json_integer_value(json_object_get(k, "bytes_sent")));
-	snprintf(dropped, sizeof(dropped), "%lld",
-		 (long long)json_integer_value(json_object_get(k, "frames_dropped")));
-	table_row(t, str(k, "task_id")[0] ? str(k, "task_id") : "_", str(k, "kind"),
-		  str(k, "state"), target, audio, connects, bytes, dropped,
-		  json_integer_value(json_object_get(k, "last_error")) ?
-		  str(k, "last_error_name") : "-", str(k, "now_playing"));
-}
-
-/* A request whose reply is one task (or the list): print a table, and for
- * a single task the last failure's text. */
-static int push_call(const struct ctl *c, const char *method, const char *path, json_t *body)
-{
-	struct table *t = push_table();
-	json_t *r, *list;
-	int rc = call(c, method, path, body, &r);
-
-	if (!rc && r) {
-		list = json_object_get(r, "tasks");
-		if (json_is_array(list))
-			for (size_t i = 0; i < json_array_size(list); i++)
-				push_row(t, json_array_get(list, i));
-		else
-			push_row(t, r);
-		table_print(t);
-		if (!json_is_array(list) && str(r, "last_message")[0])
-			printf("\nlast error: %s\n", str(r, "last_message"));
-	}
-	json_decref(r);
-	table_free(t);
-	return rc;
-}
-
-/* HOST:PORT/MOUNT (port 8000 when left out) into the icecast object. */
-static bool parse_icecast(const char *s, json_t *ice)
-{
-	const char *slash = strchr(s, '/'), *colon;
-	long long port = 8000;
-	char host[256], num[16];
-
-	if (!slash || slash == s || slash[1] == '\0')
-		return false;
-	colon = memchr(s, ':', (size_t)(slash - s));
-	if ((size_t)((colon ? colon : slash) - s) >= sizeof(host))
-		return false;
-	snprintf(host, sizeof(host), "%.*s", (int)((colon ? colon : slash) - s), s);
-	if (colon) {
-		if ((size_t)(slash - colon - 1) >= sizeof(num))
-			return false;
-		snprintf(num, sizeof(num), "%.*s", (int)(slash - colon - 1), colon + 1);
-		if (!parse_int(num, &port))
-			return false;
-	}
-	json_object_set_new(ice, "host", json_string(host));
-	json_object_set_new(ice, "port", json_integer(port));
-	json_object_set_new(ice, "mount", json_string(slash));
-	return true;
-}
-
-/* Options of cdn start and cdn update into the body; 0 or a usage exit. */
-static int push_options(int argc, char **argv, int first, json_t *body)
-{
-	/* where each option goes: the body, or the icecast object */
-	static const struct {
-		const char *opt, *field;
-		bool integer, icecast;
-	} opts[] = {
-		{ "--url", "url", false, false }, { "--rate", "sample_rate", true, false },
-		{ "--channels", "channels", true, false }, { "--bitrate", "bitrate_kbps", true, false },
-		{ "--profile", "profile", false, false }, { "--title", "title", false, false },
-		{ "--icecast", NULL, false, true }, { "--password", "password", false, true },
-		{ "--user", "user", false, true }, { "--name", "name", false, true },
-		{ "--genre", "genre", false, true }, { "--description", "description", false, true },
-	};
-	json_t *ice = json_object();
-	long long v = 0;
-	size_t k;
-	int i;
-
-	for (i = first; i < argc; i++) {
-		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-
-		for (k = 0; k < sizeof(opts) / sizeof(opts[0]) && strcmp(argv[i], opts[k].opt); k++)
-			;
-		if (k == sizeof(opts) / sizeof(opts[0])) {
-			json_decref(ice);
-			return usage_error("cdn: %s is not an option", argv[i]);
+	if (tty) {
+		fputs(prompt, stderr);
+		fflush(stderr);
+		if (tcgetattr(fileno(in), &old) == 0) {
+			quiet = old;
+			quiet.c_lflag &= ~(tcflag_t)ECHO;
+			echo_off = tcsetattr(fileno(in), TCSAFLUSH, &quiet) == 0;
 		}
-		if (!val || (opts[k].integer && !parse_int(val, &v)) ||
-		    (!opts[k].field && !parse_icecast(val, ice))) {
-			json_decref(ice);
-			return usage_error("cdn: %s needs %s", argv[i], opts[k].integer
-					   ? "an integer" : opts[k].field ? "a value"
-					   : "HOST[:PORT]/MOUNT");
-		}
-		if (opts[k].field)
-			json_object_set_new(opts[k].icecast ? ice : body, opts[k].field,
-					    opts[k].integer ? json_integer(v) : json_string(val));
-		i++;
 	}
-	if (json_object_size(ice))
-		json_object_set(body, "icecast", ice);
-	json_decref(ice);
+	if (!fgets(buf, (int)len, in))
+		buf[0] = '\0';
+	if (echo_off) {
+		tcsetattr(fileno(in), TCSAFLUSH, &old);
+		fputc('\n', stderr);
+	}
+	n = strlen(buf);
+	if (!n)
+		return -1;
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
 	return 0;
 }
 
-static int cmd_cdn(const struct ctl *c, int argc, char **argv)
+/* airmixctl passwd: the server is not involved; the file is. */
+static int cmd_passwd(int argc, char **argv)
 {
-	char path[512], *id;
-	json_t *body, *r;
-	int rc;
+	const char *user = "admin", *path = getenv("AIRMIX_CONFIG");
+	char pw[PASSWORD_MAX + 2], again[PASSWORD_MAX + 2], hash[CONFIG_STR_MAX], key[64];
+	char err[512];
+	struct config_edit edit = { .section = "http" };
+	bool tty = isatty(STDIN_FILENO);
+	int i, rc = EXIT_SERVER;
 
-	if (argc == 2 && !strcmp(argv[1], "list"))
-		return push_call(c, "GET", "/api/v1/cdn", NULL);
-	if (argc < 3)
-		return usage_error("usage: cdn list|get|start|update|stop ... (see help)");
-	/* "" is spelled _ in the path */
-	id = curl_easy_escape(NULL, argv[2][0] ? argv[2] : "_", 0);
-	if (!id)
-		return usage_error("cdn: bad task id");
-	snprintf(path, sizeof(path), "/api/v1/cdn/%s", id);
-	curl_free(id);
-	if (argc == 3 && !strcmp(argv[1], "get"))
-		return push_call(c, "GET", path, NULL);
-	if (argc == 3 && !strcmp(argv[1], "stop")) {
-		rc = call(c, "DELETE", path, NULL, &r);
-		if (!rc && !c->json)
-			printf("stopped task %s\n", argv[2]);
-		json_decref(r);
-		return rc;
+	for (i = 1; i < argc; i++) {
+		if (i + 1 < argc && !strcmp(argv[i], "--user"))
+			user = argv[++i];
+		else if (i + 1 < argc && !strcmp(argv[i], "--config"))
+			path = argv[++i];
+		else
+			return usage_error("passwd: unknown or incomplete option %s", argv[i]);
 	}
-	if (!strcmp(argv[1], "start") || !strcmp(argv[1], "update")) {
-		body = json_object();
-		rc = push_options(argc, argv, 3, body);
-		if (rc) {
-			json_decref(body);
-			return rc;
-		}
-		if (argv[1][0] == 's' && !json_object_get(body, "url") &&
-		    !json_object_get(body, "icecast")) {
-			json_decref(body);
-			return usage_error("cdn start: give --url URL or --icecast HOST:PORT/MOUNT");
-		}
-		return push_call(c, argv[1][0] == 's' ? "POST" : "PUT", path, body);
+	if (strcmp(user, "admin") && strcmp(user, "operator"))
+		return usage_error("passwd: --user is admin or operator, not %s", user);
+	if (!path || !path[0])
+		path = PASSWD_CONFIG;
+	if (read_password(stdin, tty, "New password: ", pw, sizeof(pw)) ||
+	    read_password(stdin, tty, "Again: ", again, sizeof(again))) {
+		fprintf(stderr, "airmixctl: passwd: give the password twice%s\n",
+			tty ? "" : " (two lines on stdin)");
+		goto out;
 	}
-	return usage_error("usage: cdn %s ID ... (see help)", argv[1]);
+	if (strcmp(pw, again)) {
+		fprintf(stderr, "airmixctl: passwd: the two passwords differ\n");
+		goto out;
+	}
+	if (strlen(pw) < PASSWORD_MIN || strlen(pw) > PASSWORD_MAX) {
+		fprintf(stderr, "airmixctl: passwd: a password has %d to %d characters\n",
+			PASSWORD_MIN, PASSWORD_MAX);
+		goto out;
+	}
+	if (auth_hash_password(pw, hash, sizeof(hash))) {
+		fprintf(stderr, "airmixctl: passwd: hashing failed\n");
+		goto out;
+	}
+	snprintf(key, sizeof(key), "%s_password_hash", user);
+	edit.key = key;
+	edit.value = hash;
+	if (config_file_set(path, &edit, 1, err, sizeof(err))) {
+		fprintf(stderr, "airmixctl: passwd: %s\n", err);
+		goto out;
+	}
+	printf("the %s password is set in %s (the old file is %s.bak); reload airmixd to apply "
+	       "it: systemctl reload airmix, or kill -HUP the daemon\n", user, path, path);
+	rc = 0;
+out:
+	OPENSSL_cleanse(pw, sizeof(pw));
+	OPENSSL_cleanse(again, sizeof(again));
+	return rc;
 }
 
 static int run(const struct ctl *c, int argc, char **argv)
@@ -1657,12 +1569,12 @@ static int run(const struct ctl *c, int argc, char **argv)
 		return cmd_mixing(c, argc, argv);
 	if (!strcmp(cmd, "record"))
 		return cmd_record(c, argc, argv);
-	if (!strcmp(cmd, "cdn"))
-		return cmd_cdn(c, argc, argv);
 	if (!strcmp(cmd, "token"))
 		return cmd_token(c, argc, argv);
 	if (!strcmp(cmd, "room"))
 		return cmd_room(c, argc, argv);
+	if (!strcmp(cmd, "passwd"))
+		return cmd_passwd(argc, argv);
 	return usage_error("unknown command '%s'", cmd);
 }
 
