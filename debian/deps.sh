@@ -4,7 +4,8 @@
 # Usage: debian/deps.sh build|run|test|deb
 #   build  compilers' libraries (-dev packages) and pkg-config
 #   run    build + what `make run` starts (nothing more on the internal clock)
-#   test   run + what the test suites start and use (jackd2, sqlite3, python)
+#   test   run + what the test suites start and use (jackd2, sqlite3, python,
+#          chromium and node for the browser tests)
 #   deb    build + the packaging tools `make deb` and `make test-deb` use
 # Runs apt-get update once when something has to be installed. Needs root
 # (or sudo) only then.
@@ -16,9 +17,12 @@ build_pkgs="build-essential pkg-config libjack-jackd2-dev libasound2-dev libsqli
 	libswresample-dev libsoxr-dev libebur128-dev librubberband-dev libopus-dev libspeexdsp-dev
 	libcrypt-dev"
 run_pkgs="$build_pkgs"
-test_pkgs="$run_pkgs jackd2 alsa-utils libasound2-plugins sqlite3 python3 python3-websockets
+test_pkgs="$run_pkgs chromium nodejs jackd2 alsa-utils libasound2-plugins sqlite3 python3 python3-websockets
 	python3-numpy curl libclang-rt-14-dev clang procps iproute2
 	sox ffmpeg nginx libnginx-mod-rtmp icecast2 openssl"
+# npm for the browser tests: Debian's package, unless a nodejs that ships its
+# own npm (NodeSource's, which conflicts with Debian's npm) is installed
+command -v npm >/dev/null 2>&1 || test_pkgs="$test_pkgs npm"
 deb_pkgs="$build_pkgs dpkg-dev debhelper lintian fakeroot adduser systemd python3 curl
 	util-linux"
 

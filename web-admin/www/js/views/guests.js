@@ -5,15 +5,6 @@
 import { get, post, put, del, missing } from '../api.js';
 import { h, field, showError, act, pill, table, td } from '../ui.js';
 
-function list(r, ...keys) {
-	if (Array.isArray(r))
-		return r;
-	for (const k of keys)
-		if (r && Array.isArray(r[k]))
-			return r[k];
-	return [];
-}
-
 export function create(section, ctx) {
 	const unavailable = h('p', { class: 'muted-note', id: 'guests-unavailable', hidden: true },
 		'Guests are not available on this server yet (no /api/v1/rooms).');
@@ -27,54 +18,63 @@ export function create(section, ctx) {
 	const isAdmin = () => ctx.session().role === 'admin';
 
 	function userRow(room, u) {
-		const id = u.user || u.user_id || u.id;
+		const id = u.user;
 		const e = h('div', { hidden: true });
 		const base = `/api/v1/rooms/${encodeURIComponent(room)}/users/${encodeURIComponent(id)}`;
-		const vol = h('input', { type: 'range', min: '0', max: '400', value: String(u.volume ?? 100), 'aria-label': `Volume of ${id}` });
+		const node = u.node_id ? ctx.graph.byId.get(u.node_id) : null;
+		const vol = h('input', { type: 'range', min: '0', max: '400', value: String(node ? Math.round(node.gain * 100) : 100), 'aria-label': `Volume of ${id}`, disabled: !u.publishing });
 		const volOut = h('output', { class: 'mono' }, `${vol.value} %`);
-		const pan = h('input', { type: 'range', min: '-100', max: '100', value: String(Math.round((u.pan ?? 0) * 100)), 'aria-label': `Pan of ${id}` });
-		const mute = h('input', { type: 'checkbox', checked: !!u.mute, 'aria-label': `Mute ${id}` });
+		const pan = h('input', { type: 'range', min: '-100', max: '100', value: String(node ? Math.round(node.pan * 100) : 0), 'aria-label': `Pan of ${id} (left -100, right 100)`, disabled: !u.publishing });
+		const mute = h('input', { type: 'checkbox', checked: !!(node && node.mute), 'aria-label': `Mute ${id}`, disabled: !u.publishing });
 		const send = (body) => act(null, e, () => put(base, body));
 		vol.oninput = () => (volOut.textContent = `${vol.value} %`);
 		vol.onchange = () => send({ volume: Number(vol.value) });
 		pan.onchange = () => send({ pan: Number(pan.value) / 100 });
 		mute.onchange = () => send({ mute: mute.checked });
-		const kick = h('button', { type: 'button', class: 'small danger' }, 'Kick');
+		const kick = h('button', { type: 'button', class: 'small danger', 'aria-label': `Kick ${id}` }, 'Kick');
 		kick.onclick = () => act(kick, e, async () => {
 			await del(base);
 			await refresh();
 		});
-		const stats = u.stats || {};
-		return h('tr', {}, td(id), td(pill(u.state || 'joined')),
+		const st = u.stats;
+		const stats = st ? `${st.receiving ? 'receiving' : 'no audio'}, ${st.lost}/${st.packets} lost, jitter ${st.jitter_ms.toFixed(1)} ms, ` +
+			`buffer ${st.buffer_ms.toFixed(0)} ms, delay ${st.delay_ms.toFixed(0)} ms, ${st.plc_frames} concealed` : '–';
+		const state = u.publishing ? (u.pending ? 'starting' : 'publishing') : u.visible ? 'joined' : 'hidden';
+		return h('tr', { dataset: { user: id } }, td(id), td(pill(state)),
 			td(h('div', { class: 'row' }, vol, volOut)), td(mute), td(pan),
-			td(h('span', { class: 'mono dim' }, Object.entries(stats).map(([k, v]) => `${k} ${v}`).join(', ') || '–')),
+			td(h('span', { class: 'mono dim' }, stats)),
 			td([isAdmin() ? kick : null, e]));
 	}
 
 	async function roomPanel(r) {
-		const room = r.room || r.room_id || r.id || r;
+		const room = r.room;
 		const e = h('p', { hidden: true });
 		const users = h('div');
 		try {
-			const u = list(await get(`/api/v1/rooms/${encodeURIComponent(room)}/users`), 'users');
+			const u = (await get(`/api/v1/rooms/${encodeURIComponent(room)}/users`)).users;
 			users.replaceChildren(u.length
 				? table(['User', 'State', 'Volume', 'Mute', 'Pan', 'Stats', ''], u.map((x) => userRow(room, x)))
 				: h('p', { class: 'dim' }, 'Nobody in this room.'));
 		} catch (x) {
 			showError(e, x);
 		}
-		const guest = h('input', { required: true, maxlength: '128', pattern: '[A-Za-z0-9_@\\-]+', placeholder: 'guest-1', 'aria-label': `Guest user id for ${room}` });
-		const expire = h('input', { type: 'number', min: '60', max: '604800', value: '86400', 'aria-label': 'Token lifetime in seconds' });
-		const link = h('output', { class: 'mono' });
+		const guest = h('input', { required: true, maxlength: '128', pattern: '[A-Za-z0-9_@\\-]+', placeholder: 'guest-1' });
+		const expire = h('input', { type: 'number', min: '60', max: '31622400', value: '86400' });
+		const token = h('input', { readonly: true, class: 'mono', size: '60', 'aria-label': `Token for the guest of ${room}`, hidden: true });
+		const copy = h('button', { type: 'button', class: 'small', hidden: true }, 'Copy token');
+		copy.onclick = () => navigator.clipboard && navigator.clipboard.writeText(token.value);
 		const mkToken = h('button', { type: 'submit', class: 'small' }, 'Create guest token');
-		const tokenForm = h('form', { class: 'row' }, guest, h('label', {}, 'valid (s)'), expire, mkToken);
+		const tokenForm = h('form', { class: 'row' }, field('Guest user id', guest), field('Valid for (s)', expire), mkToken);
 		tokenForm.onsubmit = (ev) => {
 			ev.preventDefault();
 			act(mkToken, e, async () => {
 				const t = await post(`/api/v1/rooms/${encodeURIComponent(room)}/tokens`, { user: guest.value, expire_s: Number(expire.value) });
-				link.textContent = t.link || t.url || t.token;
+				token.value = t.token;
+				token.hidden = copy.hidden = false;
+				token.select();
 			});
 		};
+		const link = h('div', { class: 'row' }, token, copy);
 		const dismiss = h('button', { type: 'button', class: 'small danger' }, 'Dismiss room');
 		dismiss.onclick = () => {
 			if (!confirm(`Dismiss room ${room}? Everyone in it is disconnected.`))
@@ -84,13 +84,14 @@ export function create(section, ctx) {
 				await refresh();
 			});
 		};
-		return h('div', { class: 'panel stack' }, h('div', { class: 'row' }, h('h3', { style: 'flex:1' }, `Room ${room}`), isAdmin() ? dismiss : null),
+		return h('div', { class: 'panel stack', id: `room-${room}` }, h('div', { class: 'row' }, h('h3', { style: 'flex:1' }, `Room ${room}`),
+			h('span', { class: 'dim' }, `${r.users_total} user(s), ${r.streams} stream(s)`), isAdmin() ? dismiss : null),
 			users, isAdmin() ? tokenForm : null, link, e);
 	}
 
 	async function refresh() {
 		try {
-			const r = list(await get('/api/v1/rooms'), 'rooms');
+			const r = (await get('/api/v1/rooms')).rooms;
 			unavailable.hidden = true;
 			form.hidden = !isAdmin();
 			rooms.replaceChildren(...(r.length ? await Promise.all(r.map(roomPanel)) : [h('p', { class: 'dim' }, 'No rooms.')]));

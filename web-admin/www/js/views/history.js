@@ -151,7 +151,8 @@ export function create(section, ctx) {
 		exportBtn.disabled = true;
 		const name = `airmix-history-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, '')}.csv`;
 		try {
-			const resp = await fetch(`/api/v1/history.csv?${query({})}`, { credentials: 'same-origin' });
+			const q = query({});
+			const resp = await fetch(`/api/v1/history.csv${q ? '?' + q : ''}`, { credentials: 'same-origin' });
 			if (resp.ok) {
 				save(await resp.text(), name);
 			} else if (resp.status === 404) {
