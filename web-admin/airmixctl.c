@@ -89,6 +89,19 @@ static const char usage_text[] =
 	"                                  into PATH (default $AIRMIX_CONFIG or\n"
 	"                                  " PASSWD_CONFIG "), the old file kept as PATH.bak;\n"
 	"                                  then reload airmixd (SIGHUP)\n"
+	"  cdn list                        every push task with its state and counters\n"
+	"  cdn get ID                      one push task (ID _ is the empty id)\n"
+	"  cdn start ID --url rtmp[s]://HOST/APP/KEY [--rate HZ] [--channels N]\n"
+	"               [--bitrate KBPS] [--profile LC]\n"
+	"                                  push the programme to an RTMP server (AAC)\n"
+	"  cdn start ID --icecast HOST[:PORT]/MOUNT --password P [--user U] [--name N]\n"
+	"               [--genre G] [--description D] [--title T] [--channels N]\n"
+	"               [--bitrate KBPS]\n"
+	"                                  push the programme to Icecast (Ogg/Opus)\n"
+	"  cdn update ID [--title T] [--name N] [--genre G] [--description D]\n"
+	"                                  change an icecast task's metadata (--title \"\"\n"
+	"                                  hands \"now playing\" back to the mixing files)\n"
+	"  cdn stop ID                     stop a push task\n"
 	"  token issue ROOM USER [--expire S] [--no-publish] [--no-subscribe]\n"
 	"                                  an RTC AccessToken for a guest (default 3600 s)\n"
 	"  token verify TOKEN [--config F] read a token; check it with F's [rtc] app key\n"
@@ -1455,6 +1468,183 @@ out:
 	return rc;
 }
 
+/* ---- cdn */
+
+static struct table *push_table(void)
+{
+	struct table *t = table_new(10);
+
+	table_row(t, "ID", "KIND", "STATE", "TARGET", "AUDIO", "CONNECTS", "BYTES", "DROPPED",
+		  "ERROR", "NOW PLAYING");
+	return t;
+}
+
+static void push_row(struct table *t, const json_t *k)
+{
+	const json_t *ice = json_object_get(k, "icecast");
+	char target[1200], audio[64], connects[32], bytes[32], dropped[32];
+
+	if (json_is_object(ice))
+		snprintf(target, sizeof(target), "icecast://%s:%lld%s", str(ice, "host"),
+			 (long long)json_integer_value(json_object_get(ice, "port")),
+			 str(ice, "mount"));
+	else
+		snprintf(target, sizeof(target), "%s", str(k, "url"));
+	snprintf(audio, sizeof(audio), "%s %lld Hz %lld ch %lld kb/s", str(k, "codec"),
+		 (long long)json_integer_value(json_object_get(k, "sample_rate")),
+		 (long long)json_integer_value(json_object_get(k, "channels")),
+		 (long long)json_integer_value(json_object_get(k, "bitrate_kbps")));
+	snprintf(connects, sizeof(connects), "%lld",
+		 (long long)json_integer_value(json_object_get(k, "connects")));
+	snprintf(bytes, sizeof(bytes), "%lld",
+		 (long long)json_integer_value(json_object_get(k, "bytes_sent")));
+	snprintf(dropped, sizeof(dropped), "%lld",
+		 (long long)json_integer_value(json_object_get(k, "frames_dropped")));
+	table_row(t, str(k, "task_id")[0] ? str(k, "task_id") : "_", str(k, "kind"),
+		  str(k, "state"), target, audio, connects, bytes, dropped,
+		  json_integer_value(json_object_get(k, "last_error")) ?
+		  str(k, "last_error_name") : "-", str(k, "now_playing"));
+}
+
+/* A request whose reply is one task (or the list): print a table, and for
+ * a single task the last failure's text. */
+static int push_call(const struct ctl *c, const char *method, const char *path, json_t *body)
+{
+	struct table *t = push_table();
+	json_t *r, *list;
+	int rc = call(c, method, path, body, &r);
+
+	if (!rc && r) {
+		list = json_object_get(r, "tasks");
+		if (json_is_array(list))
+			for (size_t i = 0; i < json_array_size(list); i++)
+				push_row(t, json_array_get(list, i));
+		else
+			push_row(t, r);
+		table_print(t);
+		if (!json_is_array(list) && str(r, "last_message")[0])
+			printf("\nlast error: %s\n", str(r, "last_message"));
+	}
+	json_decref(r);
+	table_free(t);
+	return rc;
+}
+
+/* HOST:PORT/MOUNT (port 8000 when left out) into the icecast object. */
+static bool parse_icecast(const char *s, json_t *ice)
+{
+	const char *slash = strchr(s, '/'), *colon;
+	long long port = 8000;
+	char host[256], num[16];
+
+	if (!slash || slash == s || slash[1] == '\0')
+		return false;
+	colon = memchr(s, ':', (size_t)(slash - s));
+	if ((size_t)((colon ? colon : slash) - s) >= sizeof(host))
+		return false;
+	snprintf(host, sizeof(host), "%.*s", (int)((colon ? colon : slash) - s), s);
+	if (colon) {
+		if ((size_t)(slash - colon - 1) >= sizeof(num))
+			return false;
+		snprintf(num, sizeof(num), "%.*s", (int)(slash - colon - 1), colon + 1);
+		if (!parse_int(num, &port))
+			return false;
+	}
+	json_object_set_new(ice, "host", json_string(host));
+	json_object_set_new(ice, "port", json_integer(port));
+	json_object_set_new(ice, "mount", json_string(slash));
+	return true;
+}
+
+/* Options of cdn start and cdn update into the body; 0 or a usage exit. */
+static int push_options(int argc, char **argv, int first, json_t *body)
+{
+	/* where each option goes: the body, or the icecast object */
+	static const struct {
+		const char *opt, *field;
+		bool integer, icecast;
+	} opts[] = {
+		{ "--url", "url", false, false }, { "--rate", "sample_rate", true, false },
+		{ "--channels", "channels", true, false }, { "--bitrate", "bitrate_kbps", true, false },
+		{ "--profile", "profile", false, false }, { "--title", "title", false, false },
+		{ "--icecast", NULL, false, true }, { "--password", "password", false, true },
+		{ "--user", "user", false, true }, { "--name", "name", false, true },
+		{ "--genre", "genre", false, true }, { "--description", "description", false, true },
+	};
+	json_t *ice = json_object();
+	long long v = 0;
+	size_t k;
+	int i;
+
+	for (i = first; i < argc; i++) {
+		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+
+		for (k = 0; k < sizeof(opts) / sizeof(opts[0]) && strcmp(argv[i], opts[k].opt); k++)
+			;
+		if (k == sizeof(opts) / sizeof(opts[0])) {
+			json_decref(ice);
+			return usage_error("cdn: %s is not an option", argv[i]);
+		}
+		if (!val || (opts[k].integer && !parse_int(val, &v)) ||
+		    (!opts[k].field && !parse_icecast(val, ice))) {
+			json_decref(ice);
+			return usage_error("cdn: %s needs %s", argv[i], opts[k].integer
+					   ? "an integer" : opts[k].field ? "a value"
+					   : "HOST[:PORT]/MOUNT");
+		}
+		if (opts[k].field)
+			json_object_set_new(opts[k].icecast ? ice : body, opts[k].field,
+					    opts[k].integer ? json_integer(v) : json_string(val));
+		i++;
+	}
+	if (json_object_size(ice))
+		json_object_set(body, "icecast", ice);
+	json_decref(ice);
+	return 0;
+}
+
+static int cmd_cdn(const struct ctl *c, int argc, char **argv)
+{
+	char path[512], *id;
+	json_t *body, *r;
+	int rc;
+
+	if (argc == 2 && !strcmp(argv[1], "list"))
+		return push_call(c, "GET", "/api/v1/cdn", NULL);
+	if (argc < 3)
+		return usage_error("usage: cdn list|get|start|update|stop ... (see help)");
+	/* "" is spelled _ in the path */
+	id = curl_easy_escape(NULL, argv[2][0] ? argv[2] : "_", 0);
+	if (!id)
+		return usage_error("cdn: bad task id");
+	snprintf(path, sizeof(path), "/api/v1/cdn/%s", id);
+	curl_free(id);
+	if (argc == 3 && !strcmp(argv[1], "get"))
+		return push_call(c, "GET", path, NULL);
+	if (argc == 3 && !strcmp(argv[1], "stop")) {
+		rc = call(c, "DELETE", path, NULL, &r);
+		if (!rc && !c->json)
+			printf("stopped task %s\n", argv[2]);
+		json_decref(r);
+		return rc;
+	}
+	if (!strcmp(argv[1], "start") || !strcmp(argv[1], "update")) {
+		body = json_object();
+		rc = push_options(argc, argv, 3, body);
+		if (rc) {
+			json_decref(body);
+			return rc;
+		}
+		if (argv[1][0] == 's' && !json_object_get(body, "url") &&
+		    !json_object_get(body, "icecast")) {
+			json_decref(body);
+			return usage_error("cdn start: give --url URL or --icecast HOST:PORT/MOUNT");
+		}
+		return push_call(c, argv[1][0] == 's' ? "POST" : "PUT", path, body);
+	}
+	return usage_error("usage: cdn %s ID ... (see help)", argv[1]);
+}
+
 /* One password line from in, without its line end. -1 at the end of input. */
 static int read_password(FILE *in, bool tty, const char *prompt, char *buf, size_t len)
 {
@@ -1569,6 +1759,8 @@ static int run(const struct ctl *c, int argc, char **argv)
 		return cmd_mixing(c, argc, argv);
 	if (!strcmp(cmd, "record"))
 		return cmd_record(c, argc, argv);
+	if (!strcmp(cmd, "cdn"))
+		return cmd_cdn(c, argc, argv);
 	if (!strcmp(cmd, "token"))
 		return cmd_token(c, argc, argv);
 	if (!strcmp(cmd, "room"))
