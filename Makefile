@@ -7,6 +7,7 @@
 #                   the Debian package)
 #   make test-asan  the suites under ASan+UBSan only
 #   make test-tsan  the threaded suites under TSan only
+#   make test-fuzz  every libFuzzer harness tests/fuzz/fuzz_*.c for FUZZ_SECONDS (clang)
 #   make bench      graph benchmark on the offline clock
 #   make install    install binaries, config and web files under $(DESTDIR)$(PREFIX)
 #   make deb        build the unsigned Debian package from a clean copy into $(BUILD)/deb/
@@ -34,6 +35,11 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 endif
 ifeq ($(SANITIZE),tsan)
 SAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
+endif
+# the library of the fuzz harnesses (clang): coverage, ASan and UBSan
+ifeq ($(SANITIZE),fuzz)
+SAN_FLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined
 endif
 
 AIRMIX_CFLAGS := -std=c11 -Wall -Wextra -Wshadow -Wno-unused-parameter -D_GNU_SOURCE \
@@ -89,6 +95,35 @@ $(RTCHECK): tests/rtcheck/rtcheck.c
 		-pthread -o $@ $< -ldl
 
 tests-build: all $(UNIT_BINS) $(BENCH_BINS) $(RTCHECK)
+
+# ---- fuzzing: each harness is built with clang in $(BUILD)-fuzz/ and runs
+# FUZZ_SECONDS from a copy of its seed corpus tests/fuzz/corpus/NAME/ (new
+# inputs stay in the copy); a crash leaves its input in $(BUILD)-fuzz/ and
+# fails the target.
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_NAMES := $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=%)
+FUZZ_SECONDS ?= 60
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/libairmix.a
+	@mkdir -p $(dir $@)
+	$(call say,FUZZ,$@)$(CC) $(AIRMIX_CFLAGS) $(CFLAGS) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< \
+		$(BUILD)/libairmix.a $(AIRMIX_LIBS)
+
+fuzz-build: $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
+
+test-fuzz:
+	$(Q)$(MAKE) -j$(JOBS) --no-print-directory BUILD=$(BUILD)-fuzz SANITIZE=fuzz CC=clang \
+		fuzz-build
+	$(Q)for n in $(FUZZ_NAMES); do \
+		mkdir -p $(BUILD)-fuzz/corpus/$$n && cp -n tests/fuzz/corpus/$$n/* \
+			$(BUILD)-fuzz/corpus/$$n/ && \
+		echo "  FUZZ   $$n for $(FUZZ_SECONDS) s" && \
+		(cd $(BUILD)-fuzz && ./fuzz/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) \
+			-rss_limit_mb=2048 -print_final_stats=1 corpus/$$n \
+			>fuzz-$$n.log 2>&1) || { tail -n 40 $(BUILD)-fuzz/fuzz-$$n.log; \
+			echo "test-fuzz: fuzz_$$n failed, see $(BUILD)-fuzz/fuzz-$$n.log"; exit 1; }; \
+		grep -E '^stat::number_of_executed_units|^Done' $(BUILD)-fuzz/fuzz-$$n.log; \
+	done
 
 -include $(LIB_OBJS:.o=.d) $(BUILD)/obj/engine/main.d $(BUILD)/obj/web-admin/airmixctl.d
 
@@ -160,5 +195,6 @@ test-deb: deps-deb
 clean:
 	rm -rf build build-asan build-tsan
 
-.PHONY: all run test test-asan test-tsan bench install clean deps-run deps-test tests-build \
+.PHONY: all run test test-asan test-tsan test-fuzz fuzz-build bench install clean deps-run \
+	deps-test tests-build \
 	deps-deb deb test-deb
