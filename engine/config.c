@@ -625,8 +625,8 @@ static void cross_checks(struct parse *p)
 	}
 	k = later_key(p, "rtc", "app_id", "app_id");
 	if (k && c->rtc_app_id[0] && strlen(c->rtc_app_id) != 24) {
-		snprintf(msg, sizeof(msg), "%s is %zu characters: an app id has 24 (empty refuses "
-			 "joins)", shown(c->rtc_app_id, sh, sizeof(sh)), strlen(c->rtc_app_id));
+		snprintf(msg, sizeof(msg), "\"%.40s\" is %zu characters: an app id has 24 (empty "
+			 "refuses joins)", c->rtc_app_id, strlen(c->rtc_app_id));
 		cross_error(p, k, msg);
 	}
 	k = later_key(p, "http", "listen", "listen");
