@@ -114,9 +114,8 @@ check "the man pages are installed" \
 check "the JACK drop-in example is installed" \
 	test -f /usr/share/doc/airmix/examples/airmix-jack.conf
 check "the copyright file is installed" test -f /usr/share/doc/airmix/copyright
-if [ -d "$TOP/web-admin/www" ]; then
-	check "the web files are under /usr/share/airmix/web" test -d /usr/share/airmix/web
-fi
+check "the admin page is under /usr/share/airmix/web" \
+	test -f /usr/share/airmix/web/index.html -a -f /usr/share/airmix/web/js/views/carts.js
 
 uid=$(getent passwd airmix | cut -d: -f3)
 check "airmix is a system user" test -n "$uid" -a "${uid:-1000}" -lt 1000
@@ -172,6 +171,9 @@ track_pid "$pid"
 check "airmixctl health answers" \
 	wait_for 15 /usr/bin/airmixctl --url "http://127.0.0.1:$port" health
 /usr/bin/airmixctl --url "http://127.0.0.1:$port" health 2>&1 | sed 's/^/# health: /'
+check "the installed daemon serves the admin page at /" \
+	bash -c "curl -sf 'http://127.0.0.1:$port/' | grep -q 'js/app.js'"
+check "and its script modules" curl -sfo /dev/null "http://127.0.0.1:$port/js/views/carts.js"
 check_eq "the daemon runs as airmix" "$uid" "$(awk '/^Uid:/ {print $2}' "/proc/$pid/status" 2>/dev/null)"
 check "the daemon has the audio group" \
 	grep -qw "$(getent group audio | cut -d: -f3)" <(grep '^Groups:' "/proc/$pid/status" 2>/dev/null)
