@@ -107,6 +107,17 @@ struct airmix_config {
 	int push_backoff_max_ms;		/* retry delays double up to this */
 	int push_probe_ms;			/* liveness probe period, 0 = off */
 
+	/* [rtp] */
+	char rtp_bind_address[CONFIG_STR_MAX];	/* where track sockets listen */
+	int rtp_port_min;			/* one socket per track, even ports */
+	int rtp_port_max;
+	int rtp_jitter_min_ms;			/* jitter buffer floor */
+	int rtp_jitter_max_ms;			/* and ceiling */
+	int rtp_drift_max_ppm;			/* largest resampling correction */
+	int rtp_return_bitrate_kbps;		/* mix-minus Opus encoder */
+	int rtp_return_complexity;
+	bool rtp_return_fec;
+
 	/* [rtc] rooms, tokens and signalling */
 	char rtc_app_id[CONFIG_STR_MAX];	/* 24 characters, "" = no joins */
 	char rtc_app_key[CONFIG_STR_MAX];	/* signs and verifies tokens */

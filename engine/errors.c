@@ -231,6 +231,10 @@ static const struct airmix_error_def error_table[] = {
 	  "period larger than the engine supports"),
 	E(ENGINE, ENGINE_SOURCE_UNDERRUN, "ENGINE_SOURCE_UNDERRUN", WARNING, 500,
 	  "source underrun: its reader fell behind, silence played"),
+	E(ENGINE, ENGINE_RTP_DROPPED, "ENGINE_RTP_DROPPED", WARNING, 400,
+	  "datagrams dropped on a remote track's port: not RTP/Opus, or from another source"),
+	E(ENGINE, ENGINE_RTP_SEND_FAILED, "ENGINE_RTP_SEND_FAILED", ERROR, 502,
+	  "a mix-minus return could not be sent"),
 
 	/* ---- config 2000..2999 */
 	E(CONFIG, CONFIG_INVALID_VALUE, "CONFIG_INVALID_VALUE", ERROR, 400, "invalid value"),

@@ -63,6 +63,8 @@ enum airmix_engine_code {
 	ENGINE_INVALID_NODE = 1017,
 	ENGINE_PERIOD_TOO_LARGE = 1018,
 	ENGINE_SOURCE_UNDERRUN = 1019,
+	ENGINE_RTP_DROPPED = 1030,	/* remote tracks (engine/rtc/media.c) */
+	ENGINE_RTP_SEND_FAILED = 1031,
 };
 
 enum airmix_config_code {

@@ -28,6 +28,7 @@
 #include "mixing.h"
 #include "recorder/push.h"
 #include "recorder/recorder.h"
+#include "engine/rtc/media.h"
 #include "engine/rtc/rooms.h"
 #include "web-admin/server.h"
 
@@ -288,8 +289,7 @@ static struct push *start_push(struct engine *e, const struct airmix_config *cfg
 	return p;
 }
 
-/* The rooms manager; remote tracks are not wired in yet (media NULL:
- * publish and subscribe answer that they are not running). */
+/* The rooms manager, over the remote-track media layer. */
 static struct rooms *start_rooms(struct engine *e, const struct airmix_config *cfg, char *err,
 				 size_t errlen)
 {
@@ -304,7 +304,7 @@ static struct rooms *start_rooms(struct engine *e, const struct airmix_config *c
 
 	snprintf(rc.app_id, sizeof(rc.app_id), "%.24s", cfg->rtc_app_id);
 	snprintf(rc.app_key, sizeof(rc.app_key), "%s", cfg->rtc_app_key);
-	if (rooms_create(e, NULL, &rc, &r, err, errlen) < 0)
+	if (rooms_create(e, engine_rtc_media(e), &rc, &r, err, errlen) < 0)
 		return NULL;
 	engine_set_rooms(e, r);
 	return r;
@@ -340,6 +340,7 @@ int main(int argc, char **argv)
 	struct mixing *mixing = NULL;
 	struct recorder *recorder = NULL;
 	struct push *push = NULL;
+	struct rtc_media *media = NULL;
 	struct rooms *rooms = NULL;
 	struct web_admin *web = NULL;
 	struct engine_status st;
@@ -395,10 +396,15 @@ int main(int argc, char **argv)
 		log_msg(LOG_ERROR, "cannot start the push manager: out of memory");
 		goto out_recorder;
 	}
+	if (rtc_media_create(e, &media, err, sizeof(err)) < 0) {
+		log_msg(LOG_ERROR, "cannot start the remote tracks: %s", err);
+		goto out_push;
+	}
+	engine_set_rtc_media(e, media);
 	rooms = start_rooms(e, &cfg, err, sizeof(err));
 	if (!rooms) {
 		log_msg(LOG_ERROR, "cannot start the rtc rooms: %s", err);
-		goto out_push;
+		goto out_media;
 	}
 	if (web_admin_start(e, &web, err, sizeof(err)) < 0) {
 		log_msg(LOG_ERROR, "cannot start the web admin: %s", err);
@@ -415,6 +421,9 @@ int main(int argc, char **argv)
 out_rooms:
 	engine_set_rooms(e, NULL);
 	rooms_destroy(rooms);
+out_media:
+	engine_set_rtc_media(e, NULL);
+	rtc_media_destroy(media);
 out_push:
 	engine_set_push(e, NULL);
 	push_destroy(push);

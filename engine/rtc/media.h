@@ -109,4 +109,9 @@ int rtc_media_return_open(struct rtc_media *m, const struct rtc_return_spec *spe
 int rtc_media_return_close(struct rtc_media *m, uint32_t return_id);
 int rtc_media_return_stats(struct rtc_media *m, uint32_t return_id, struct rtc_return_stats *st);
 
+/* Waits until the media thread has made a whole pass (read the sockets,
+ * topped up the tracks, sent the returns) that began after this call: for
+ * tests and benchmarks on the offline clock. */
+void rtc_media_sync(struct rtc_media *m);
+
 #endif

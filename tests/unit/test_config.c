@@ -92,6 +92,15 @@ static const struct spec spec[] = {
 	{ "push", "backoff_min_ms", "int", "ms", false, 50, 60000, NULL, 0 },
 	{ "push", "backoff_max_ms", "int", "ms", false, 50, 600000, NULL, 0 },
 	{ "push", "probe_ms", "int", "ms", false, 0, 60000, NULL, 0 },
+	{ "rtp", "bind_address", "string", "", false, 0, 0, NULL, true },
+	{ "rtp", "port_min", "int", "", false, 1024, 65534, NULL, 0 },
+	{ "rtp", "port_max", "int", "", false, 1025, 65535, NULL, 0 },
+	{ "rtp", "jitter_min_ms", "int", "ms", false, 0, 1000, NULL, 0 },
+	{ "rtp", "jitter_max_ms", "int", "ms", false, 20, 5000, NULL, 0 },
+	{ "rtp", "drift_max_ppm", "int", "ppm", false, 10, 20000, NULL, 0 },
+	{ "rtp", "return_bitrate_kbps", "int", "kb/s", false, 6, 510, NULL, 0 },
+	{ "rtp", "return_complexity", "int", "", false, 0, 10, NULL, 0 },
+	{ "rtp", "return_fec", "bool", "", false, 0, 0, NULL, 0 },
 	{ "rtc", "app_id", "string", "", false, 0, 0, NULL, false },
 	{ "rtc", "app_key", "string", "", false, 0, 0, NULL, false },
 	{ "rtc", "auto_create_rooms", "bool", "", false, 0, 0, NULL, 0 },
@@ -780,7 +789,7 @@ static void test_restart_needed(void)
 		if (!strcmp(s->type, "int") || !strcmp(s->type, "double"))
 			snprintf(v, sizeof(v), "%.15g", s->hi);
 		else if (!strcmp(s->type, "bool"))
-			snprintf(v, sizeof(v), "%s", a.lock_memory && !strcmp(s->key, "lock_memory") ?
+			snprintf(v, sizeof(v), "%s", !strcmp(key_info(s->section, s->key)->def, "true") ?
 				 "false" : "true");
 		else if (!strcmp(s->type, "enum"))
 			snprintf(v, sizeof(v), "%.*s", (int)strcspn(strchr(s->choices, ',') + 1, ","),
