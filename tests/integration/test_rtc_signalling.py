@@ -399,6 +399,10 @@ def main():
         check("the daemon is still running", d.alive())
         if not media:
             print("# remote tracks not linked: 2 errors need them", flush=True)
+        rc = d.stop()
+        log = d.log_text()
+        check("airmixd stops cleanly (exit %s, no sanitizer report)" % rc, rc == 0 and
+              "Sanitizer" not in log and "runtime error" not in log, log[-2000:])
     finish()
 
 
