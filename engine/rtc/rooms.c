@@ -157,9 +157,13 @@ bool rooms_id_valid(const char *id, const char *what, char *msg, size_t len)
 	return true;
 }
 
+/* "room/user", "room" when there is no user yet, "" before any valid room. */
 static void subject_of(const char *room, const char *user, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s/%s", room ? room : "", user ? user : "");
+	bool has_room = room && room[0], has_user = user && user[0];
+
+	snprintf(buf, len, "%s%s%s", has_room ? room : "", has_room && has_user ? "/" : "",
+		 has_room && has_user ? user : "");
 }
 
 /* An engine report: a history row and an event. The table's INFO level

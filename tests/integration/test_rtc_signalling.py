@@ -394,7 +394,9 @@ def main():
               sorted(missing))
         check("rows name the room/user", ("KICKED_OUT", "studio/guest") in rows and
               ("TOKEN_EXPIRED", "short/brief") in rows and
-              ("DUPLICATE_LOGIN", "studio/guest") in rows, sorted(rows)[:20])
+              ("DUPLICATE_LOGIN", "studio/guest") in rows and
+              ("ROOM_ALREADY_EXIST", "studio") in rows and ("ROOM_ID_ILLEGAL", "") in rows,
+              sorted(rows)[:20])
         cli(d)
         check("the daemon is still running", d.alive())
         if not media:
