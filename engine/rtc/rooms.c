@@ -40,16 +40,6 @@
 
 #include "engine/engine.h"
 
-/* Until the media layer (engine/rtc/media.c) is linked in, its functions
- * are weak references: the daemon then creates the rooms with media NULL and
- * nothing here calls them (every call is behind a check of r->media). */
-#pragma weak rtc_media_publish
-#pragma weak rtc_media_unpublish
-#pragma weak rtc_media_track_stats
-#pragma weak rtc_media_return_open
-#pragma weak rtc_media_return_close
-#pragma weak rtc_media_return_stats
-
 #define RTC_NOT_CONNECTED_YET (-1907)
 #define PROGRAMME "programme"
 
