@@ -1,19 +1,27 @@
-/* test_push.c - the push manager without a server: every parameter limit,
- * the event names, the masking of URL secrets, and the StreamMixing events of a task whose server cannot
- * be reached (start, START_FAILED ERR_FRAME_TIMEOUT while it retries, a
+/* test_push.c - the push manager without a real server: every parameter
+ * limit, the event names, the masking of URL secrets, the StreamMixing
+ * events of a task whose server cannot be reached (start, START_FAILED ERR_FRAME_TIMEOUT while it retries, a
  * refused update, stop, stop of an unknown task, destroy with a running
- * task). The real servers are in tests/integration/test_push.py.
+ * task); and an icecast task against a fake server here (a thread on a
+ * loopback socket): its title set live (a new chained Ogg stream), the server
+ * frozen (found by the liveness probe), the title sent again after the
+ * reconnect. The real servers are in tests/integration/test_push*.py.
  *
  * Threads: the main thread; the task threads report through the engine's
  * notices (on_notice runs on them, guarded by notice_lock).
  */
 #include <errno.h>
 #include <jansson.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "check.h"
 #include "engine/config.h"
@@ -275,6 +283,251 @@ static void test_tasks(struct engine *e)
 	CHECK(1, "destroy with a running task");
 }
 
+/* ---- a fake icecast server on 127.0.0.1: takes a source, answers GETs,
+ * and can be frozen (stops accepting and reading, as a SIGSTOPped server
+ * whose kernel still queues connections) */
+
+#define SINK_CLIENTS 16
+
+struct sink {
+	int lfd, port;
+	pthread_t thread;
+	atomic_bool stop, frozen;
+	pthread_mutex_t lock;		/* the counters */
+	int sources;			/* source connections taken */
+	int heads;			/* OpusHead seen: one per Ogg stream */
+	char title[64];			/* text to look for in the stream */
+	int titles;			/* times the title was seen */
+	struct {
+		int fd;
+		bool source;
+		size_t got;
+		char head[1024];
+	} c[SINK_CLIENTS];
+};
+
+static void sink_scan(struct sink *s, const char *buf, size_t n)
+{
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i + 8 <= n; i++)
+		if (!memcmp(buf + i, "OpusHead", 8))
+			s->heads++;
+	if (s->title[0] && memmem(buf, n, s->title, strlen(s->title)))
+		s->titles++;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Headers of a request read: answer it. */
+static void sink_answer(struct sink *s, int i)
+{
+	static const char ok[] = "HTTP/1.0 200 OK\r\n\r\n";
+	bool source = strncmp(s->c[i].head, "GET ", 4) != 0;
+
+	if (write(s->c[i].fd, ok, sizeof(ok) - 1) < 0 || !source) {
+		close(s->c[i].fd);
+		s->c[i].fd = -1;
+		return;
+	}
+	s->c[i].source = true;
+	pthread_mutex_lock(&s->lock);
+	s->sources++;
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void sink_read(struct sink *s, int i)
+{
+	char buf[4096];
+	ssize_t n = read(s->c[i].fd, buf, sizeof(buf));
+
+	if (n <= 0) {
+		close(s->c[i].fd);
+		s->c[i].fd = -1;
+		return;
+	}
+	if (s->c[i].source) {
+		sink_scan(s, buf, (size_t)n);
+		return;
+	}
+	for (ssize_t k = 0; k < n && s->c[i].got + 1 < sizeof(s->c[i].head); k++)
+		s->c[i].head[s->c[i].got++] = buf[k];
+	s->c[i].head[s->c[i].got] = '\0';
+	if (strstr(s->c[i].head, "\r\n\r\n")) {
+		char *body = strstr(s->c[i].head, "\r\n\r\n") + 4;
+
+		sink_answer(s, i);
+		if (s->c[i].fd >= 0 && *body)
+			sink_scan(s, body, strlen(body));
+	}
+}
+
+static void *sink_main(void *arg)
+{
+	struct sink *s = arg;
+
+	while (!atomic_load(&s->stop)) {
+		struct pollfd pfd[SINK_CLIENTS + 1];
+		int n = 0, map[SINK_CLIENTS + 1];
+
+		if (atomic_load(&s->frozen)) {
+			usleep(10000);
+			continue;
+		}
+		pfd[n] = (struct pollfd){ .fd = s->lfd, .events = POLLIN };
+		map[n++] = -1;
+		for (int i = 0; i < SINK_CLIENTS; i++)
+			if (s->c[i].fd >= 0) {
+				pfd[n] = (struct pollfd){ .fd = s->c[i].fd, .events = POLLIN };
+				map[n++] = i;
+			}
+		if (poll(pfd, (nfds_t)n, 20) <= 0)
+			continue;
+		for (int k = 1; k < n; k++)
+			if (pfd[k].revents)
+				sink_read(s, map[k]);
+		if (pfd[0].revents & POLLIN) {
+			int fd = accept(s->lfd, NULL, NULL), i;
+
+			for (i = 0; fd >= 0 && i < SINK_CLIENTS && s->c[i].fd >= 0; i++)
+				;
+			if (fd >= 0 && i == SINK_CLIENTS) {
+				close(fd);
+			} else if (fd >= 0) {
+				memset(&s->c[i], 0, sizeof(s->c[i]));
+				s->c[i].fd = fd;
+			}
+		}
+	}
+	return NULL;
+}
+
+static int sink_start(struct sink *s)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_init(&s->lock, NULL);
+	for (int i = 0; i < SINK_CLIENTS; i++)
+		s->c[i].fd = -1;
+	s->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s->lfd < 0 || bind(s->lfd, (struct sockaddr *)&a, sizeof(a)) ||
+	    listen(s->lfd, 16) || getsockname(s->lfd, (struct sockaddr *)&a, &len))
+		return -1;
+	s->port = ntohs(a.sin_port);
+	return pthread_create(&s->thread, NULL, sink_main, s) ? -1 : 0;
+}
+
+static void sink_stop(struct sink *s)
+{
+	atomic_store(&s->stop, true);
+	pthread_join(s->thread, NULL);
+	for (int i = 0; i < SINK_CLIENTS; i++)
+		if (s->c[i].fd >= 0)
+			close(s->c[i].fd);
+	close(s->lfd);
+	pthread_mutex_destroy(&s->lock);
+}
+
+static int sink_get(struct sink *s, const int *field)
+{
+	int v;
+
+	pthread_mutex_lock(&s->lock);
+	v = *field;
+	pthread_mutex_unlock(&s->lock);
+	return v;
+}
+
+/* Runs the clock (512 frames every 10 ms, about real time) until cond or ms. */
+static bool run_until(struct engine *e, bool (*cond)(void *), void *arg, int ms)
+{
+	for (int i = 0; i < ms / 10; i++) {
+		if (cond(arg))
+			return true;
+		engine_offline_run(e, 512, NULL, NULL);
+		usleep(10000);
+	}
+	return cond(arg);
+}
+
+struct probe_ctx {
+	struct push *m;
+	struct sink *s;
+	const char *title;
+	int min;
+};
+
+static bool pushing_bytes(void *arg)
+{
+	struct probe_ctx *c = arg;
+	struct push_status st;
+
+	return !push_get_status(c->m, "ice", &st) && st.state == PUSH_STATE_PUSHING &&
+	       st.bytes_sent > 0 && (uint64_t)c->min <= st.connects;
+}
+
+static bool title_seen(void *arg)
+{
+	struct probe_ctx *c = arg;
+	struct push_status st;
+
+	return !push_get_status(c->m, "ice", &st) && !strcmp(st.now_playing, c->title) &&
+	       sink_get(c->s, &c->s->titles) >= c->min;
+}
+
+static bool frozen_found(void *arg)
+{
+	(void)arg;
+	return saw("ice", PUSH_EVENT_START_FAILED, PUSH_ERR_FRAME_TIMEOUT);
+}
+
+/* A connected icecast task: its title live (a chained Ogg stream), a frozen
+ * server found by the liveness probe, the title sent again on reconnect. */
+static void test_probe_and_title(struct engine *e)
+{
+	struct push_config pc = { .timeout_ms = 1000, .backoff_min_ms = 50,
+				  .backoff_max_ms = 200, .max_tasks = 2, .probe_ms = 200 };
+	struct push_params p = icecast();
+	struct probe_ctx c = { .title = "Sink Title", .min = 1 };
+	struct push_status st;
+	struct push *m = NULL;
+	struct sink s;
+	char msg[256];
+	int64_t t0;
+	int heads;
+
+	if (sink_start(&s) < 0) {
+		CHECK(0, "fake icecast server: %s", strerror(errno));
+		return;
+	}
+	snprintf(s.title, sizeof(s.title), "%s", c.title);
+	p.port = s.port;
+	c.s = &s;
+	CHECK(push_create(e, &pc, &m) == 0, "create the manager");
+	c.m = m;
+	CHECK(push_start(m, "ice", &p, NULL, msg, sizeof(msg)) == PUSH_ERR_OK, "icecast task");
+	CHECK(run_until(e, pushing_bytes, &c, 5000), "pushing to the fake server");
+	heads = sink_get(&s, &s.heads);
+	CHECK(push_get_status(m, "ice", &st) == 0, "status");
+	snprintf(st.params.title, sizeof(st.params.title), "%s", c.title);
+	CHECK(push_update(m, "ice", &st.params, NULL, msg, sizeof(msg)) == PUSH_ERR_OK,
+	      "title set while pushing");
+	CHECK(run_until(e, title_seen, &c, 5000), "now playing, and the title in the stream");
+	CHECK(sink_get(&s, &s.heads) > heads && sink_get(&s, &s.sources) == 1,
+	      "a new Ogg stream on the same connection (%d heads, %d sources)",
+	      sink_get(&s, &s.heads), sink_get(&s, &s.sources));
+	atomic_store(&s.frozen, true);
+	t0 = (int64_t)time(NULL);
+	CHECK(run_until(e, frozen_found, NULL, 5000) && time(NULL) - t0 <= 3,
+	      "frozen server: START_FAILED ERR_FRAME_TIMEOUT within probe + timeout");
+	atomic_store(&s.frozen, false);
+	c.min = 2;
+	CHECK(run_until(e, pushing_bytes, &c, 8000), "back after the thaw");
+	CHECK(run_until(e, title_seen, &c, 5000), "the title sent again on the new connection");
+	push_destroy(m);
+	sink_stop(&s);
+}
+
 int main(void)
 {
 	struct engine *e;
@@ -284,6 +537,7 @@ int main(void)
 	test_titles();
 	e = make_engine();
 	test_tasks(e);
+	test_probe_and_title(e);
 	engine_destroy(e);
 	return CHECK_DONE();
 }
