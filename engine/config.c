@@ -271,6 +271,12 @@ static const struct key_def keys[] = {
 	    1000, 600000, "a signalling client silent this long is removed (TIME_OUT)"),
 	INT("rtc", "token_warning_s", rtc_token_warning_s, 30, "s", RESTART, 1, 3600,
 	    "token_will_expire is sent this long before a token or privilege expires"),
+	BOOL("rtc", "forward_enabled", rtc_forward_enabled, "true", RESTART,
+	     "rooms may forward their programme or a track to other rooms (else NOT_SUPPORT)"),
+	INT("rtc", "forward_backoff_max_ms", rtc_forward_backoff_max_ms, 5000, "ms", RESTART,
+	    250, 600000, "a lost forwarding target is retried after delays doubling up to this"),
+	INT("rtc", "forward_timeout_ms", rtc_forward_timeout_ms, 10000, "ms", RESTART, 500,
+	    120000, "a forwarding target must connect and answer each request within this"),
 
 	ENUM_STR("log", "level", log_level, "info", log_level_choices, LIVE,
 		 "log level: error, warning, info or debug"),

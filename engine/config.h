@@ -126,6 +126,9 @@ struct airmix_config {
 	int rtc_max_streams;			/* published tracks per room, <= 30 */
 	int rtc_signalling_timeout_ms;		/* silence before TIME_OUT */
 	int rtc_token_warning_s;		/* token_will_expire this long before */
+	bool rtc_forward_enabled;		/* cross-room forwarding allowed */
+	int rtc_forward_backoff_max_ms;		/* reconnect delays double up to this */
+	int rtc_forward_timeout_ms;		/* connect or answer within this */
 
 	/* [log] */
 	char log_level[16];		/* error, warning, info, debug */

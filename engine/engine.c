@@ -92,6 +92,7 @@ struct engine {
 	struct recorder *recorder;
 	struct push *push;
 	struct rooms *rooms;
+	struct forward *forward;
 	struct rtc_media *rtc_media;
 	struct rt rt;
 
@@ -968,6 +969,16 @@ void engine_set_rooms(struct engine *e, struct rooms *r)
 struct rooms *engine_rooms(struct engine *e)
 {
 	return e->rooms;
+}
+
+void engine_set_forward(struct engine *e, struct forward *f)
+{
+	e->forward = f;
+}
+
+struct forward *engine_forward(struct engine *e)
+{
+	return e->forward;
 }
 
 void engine_get_status(struct engine *e, struct engine_status *st)

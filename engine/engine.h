@@ -133,6 +133,10 @@ struct rooms *engine_rooms(struct engine *e);
 struct rtc_media;
 void engine_set_rtc_media(struct engine *e, struct rtc_media *m);
 struct rtc_media *engine_rtc_media(struct engine *e);
+/* The cross-room forwarder (engine/rtc/forward.h; NULL when none). */
+struct forward;
+void engine_set_forward(struct engine *e, struct forward *f);
+struct forward *engine_forward(struct engine *e);
 void engine_get_status(struct engine *e, struct engine_status *st);
 
 /* Apply the live-changeable keys of a new config (SIGHUP, settings API). */

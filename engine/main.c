@@ -29,6 +29,7 @@
 #include "recorder/push.h"
 #include "recorder/recorder.h"
 #include "engine/rtc/media.h"
+#include "engine/rtc/forward.h"
 #include "engine/rtc/rooms.h"
 #include "web-admin/server.h"
 
@@ -310,6 +311,29 @@ static struct rooms *start_rooms(struct engine *e, const struct airmix_config *c
 	return r;
 }
 
+/* The cross-room forwarder: its targets on this daemon reach /rtc of the
+ * admin server on the loopback when it listens on every address. */
+static struct forward *start_forward(struct engine *e, const struct airmix_config *cfg,
+				     char *err, size_t errlen)
+{
+	struct forward_config fc = {
+		.enabled = cfg->rtc_forward_enabled,
+		.backoff_min_ms = 250,
+		.backoff_max_ms = (uint32_t)cfg->rtc_forward_backoff_max_ms,
+		.timeout_ms = (uint32_t)cfg->rtc_forward_timeout_ms,
+		.self_port = (uint16_t)cfg->http_port,
+	};
+	struct forward *f = NULL;
+	bool any = !strcmp(cfg->http_listen, "0.0.0.0") || !strcmp(cfg->http_listen, "::");
+
+	snprintf(fc.self_host, sizeof(fc.self_host), "%.*s", FORWARD_HOST_MAX,
+		 any ? "127.0.0.1" : cfg->http_listen);
+	if (forward_create(e, engine_rtc_media(e), &fc, &f, err, errlen) < 0)
+		return NULL;
+	engine_set_forward(e, f);
+	return f;
+}
+
 static struct history *open_history(const struct airmix_config *cfg)
 {
 	struct history_config hc = {
@@ -342,6 +366,7 @@ int main(int argc, char **argv)
 	struct push *push = NULL;
 	struct rtc_media *media = NULL;
 	struct rooms *rooms = NULL;
+	struct forward *forward = NULL;
 	struct web_admin *web = NULL;
 	struct engine_status st;
 	char err[512] = "";
@@ -406,9 +431,14 @@ int main(int argc, char **argv)
 		log_msg(LOG_ERROR, "cannot start the rtc rooms: %s", err);
 		goto out_media;
 	}
+	forward = start_forward(e, &cfg, err, sizeof(err));
+	if (!forward) {
+		log_msg(LOG_ERROR, "cannot start the forwarder: %s", err);
+		goto out_rooms;
+	}
 	if (web_admin_start(e, &web, err, sizeof(err)) < 0) {
 		log_msg(LOG_ERROR, "cannot start the web admin: %s", err);
-		goto out_rooms;
+		goto out_forward;
 	}
 	engine_get_status(e, &st);
 	log_msg(LOG_INFO, "airmixd %s running on the %s clock at %u Hz, %u frames; http://%s:%d/",
@@ -418,6 +448,9 @@ int main(int argc, char **argv)
 	status = 0;
 
 	web_admin_stop(web);
+out_forward:
+	engine_set_forward(e, NULL);
+	forward_destroy(forward);
 out_rooms:
 	engine_set_rooms(e, NULL);
 	rooms_destroy(rooms);

@@ -111,6 +111,12 @@ static const char usage_text[] =
 	"  room kick ROOM USER             remove a user (KICKED_OUT)\n"
 	"  room dismiss ROOM               everyone out, the room removed (ROOM_DISMISS)\n"
 	"  room volume ROOM USER V         a user's track volume, 0..400\n"
+	"  forward start ROOM TARGET=TOKEN[@ws://HOST:PORT] ... [--user U] [--track USER]\n"
+	"                                  forward ROOM's programme (or USER's track) into\n"
+	"                                  up to 4 target rooms, here or on another airmixd\n"
+	"  forward update ROOM TARGET=TOKEN[@URL] ...  the new target list and tokens\n"
+	"  forward get|stop|pause|resume ROOM\n"
+	"  forward list                    every forwarding room and its targets' states\n"
 	"  help                            this text\n"
 	"\n"
 	"options:\n"
@@ -1468,6 +1474,114 @@ out:
 	return rc;
 }
 
+/* ---- forward */
+
+static void forward_print(const json_t *src)
+{
+	const json_t *targets = json_object_get(src, "targets");
+	struct table *t = table_new(5);
+
+	printf("room %s as user %s, %s%s\n", str(src, "room"), str(src, "user"),
+	       str(src, "track") && *str(src, "track") ? "track of " : "programme",
+	       str(src, "track") ? str(src, "track") : "");
+	if (json_is_true(json_object_get(src, "paused")))
+		printf("paused\n");
+	table_row(t, "TARGET", "URL", "STATE", "ERROR", "PACKETS");
+	for (size_t i = 0; i < json_array_size(targets); i++) {
+		const json_t *m = json_array_get(targets, i);
+		char pkts[24];
+
+		snprintf(pkts, sizeof(pkts), "%lld", (long long)json_integer_value(
+				 json_object_get(json_object_get(m, "return"), "packets")));
+		table_row(t, str(m, "room"), str(m, "url"), str(m, "state_name"),
+			  str(m, "error_name"), pkts);
+	}
+	table_print(t);
+	table_free(t);
+}
+
+/* "ROOM=TOKEN[@URL]" as a target object; NULL when malformed. */
+static json_t *forward_target_arg(const char *arg)
+{
+	const char *eq = strchr(arg, '='), *at = eq ? strchr(eq, '@') : NULL;
+	json_t *t;
+
+	if (!eq || eq == arg || eq[1] == '\0' || at == eq + 1)
+		return NULL;
+	t = json_pack("{s:s%,s:s%}", "room", arg, (size_t)(eq - arg), "token", eq + 1,
+		      (size_t)(at ? at - eq - 1 : (ptrdiff_t)strlen(eq + 1)));
+	if (t && at)
+		json_object_set_new(t, "url", json_string(at + 1));
+	return t;
+}
+
+static json_t *forward_body(int argc, char **argv)
+{
+	json_t *body = json_pack("{s:[]}", "targets");
+
+	for (int i = 3; body && i < argc; i++) {
+		json_t *t;
+
+		if ((!strcmp(argv[i], "--user") || !strcmp(argv[i], "--track")) && i + 1 < argc) {
+			json_object_set_new(body, argv[i] + 2, json_string(argv[i + 1]));
+			i++;
+		} else if ((t = forward_target_arg(argv[i]))) {
+			json_array_append_new(json_object_get(body, "targets"), t);
+		} else {
+			usage_error("forward: %s is not TARGET=TOKEN[@URL], --user or --track",
+				    argv[i]);
+			json_decref(body);
+			return NULL;
+		}
+	}
+	return body;
+}
+
+static int cmd_forward(const struct ctl *c, int argc, char **argv)
+{
+	const char *method = NULL, *tail = "";
+	json_t *body = NULL, *r = NULL;
+	char path[1024], *room;
+	int rc;
+
+	if (argc == 2 && !strcmp(argv[1], "list")) {
+		rc = call(c, "GET", "/api/v1/forward", NULL, &r);
+		for (size_t i = 0; !rc && i < json_array_size(json_object_get(r, "forward")); i++)
+			forward_print(json_array_get(json_object_get(r, "forward"), i));
+		json_decref(r);
+		return rc;
+	}
+	if (argc < 3)
+		return usage_error("usage: forward start|update|get|stop|pause|resume ROOM ...");
+	if (argc >= 4 && (!strcmp(argv[1], "start") || !strcmp(argv[1], "update"))) {
+		method = argv[1][0] == 's' ? "POST" : "PUT";
+		body = forward_body(argc, argv);
+		if (!body)
+			return EXIT_USAGE;
+	} else if (argc == 3 && !strcmp(argv[1], "get")) {
+		method = "GET";
+	} else if (argc == 3 && !strcmp(argv[1], "stop")) {
+		method = "DELETE";
+	} else if (argc == 3 && (!strcmp(argv[1], "pause") || !strcmp(argv[1], "resume"))) {
+		method = "POST";
+		tail = argv[1][0] == 'p' ? "/pause" : "/resume";
+	} else {
+		return usage_error("usage: forward %s ... (see help)", argv[1]);
+	}
+	room = curl_easy_escape(NULL, argv[2], 0);
+	if (!room) {
+		json_decref(body);
+		return usage_error("forward: bad room id");
+	}
+	snprintf(path, sizeof(path), "/api/v1/rooms/%s/forward%s", room, tail);
+	curl_free(room);
+	rc = call(c, method, path, body, &r);
+	if (!rc && r)
+		forward_print(r);
+	json_decref(r);
+	return rc;
+}
+
 /* ---- cdn */
 
 static struct table *push_table(void)
@@ -1765,6 +1879,8 @@ static int run(const struct ctl *c, int argc, char **argv)
 		return cmd_token(c, argc, argv);
 	if (!strcmp(cmd, "room"))
 		return cmd_room(c, argc, argv);
+	if (!strcmp(cmd, "forward"))
+		return cmd_forward(c, argc, argv);
 	if (!strcmp(cmd, "passwd"))
 		return cmd_passwd(argc, argv);
 	return usage_error("unknown command '%s'", cmd);

@@ -13,6 +13,7 @@
 #include "web-admin/api_internal.h"
 #include "web-admin/api_mixing.h"
 #include "web-admin/api_push.h"
+#include "web-admin/api_forward.h"
 #include "web-admin/api_rooms.h"
 #include "web-admin/api_recordings.h"
 #include "web-admin/api_config.h"
@@ -998,6 +999,7 @@ static const struct {
 	{ api_recordings_routes, &api_recordings_route_count },
 	{ api_push_routes, &api_push_route_count },
 	{ api_rooms_routes, &api_rooms_route_count },
+	{ api_forward_routes, &api_forward_route_count },
 	{ api_session_routes, &api_session_route_count },
 	{ api_media_routes, &api_media_route_count },
 	{ api_config_routes, &api_config_route_count },

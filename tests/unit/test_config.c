@@ -108,6 +108,9 @@ static const struct spec spec[] = {
 	{ "rtc", "max_streams", "int", "streams", false, 1, 30, NULL, 0 },
 	{ "rtc", "signalling_timeout_ms", "int", "ms", false, 1000, 600000, NULL, 0 },
 	{ "rtc", "token_warning_s", "int", "s", false, 1, 3600, NULL, 0 },
+	{ "rtc", "forward_enabled", "bool", "", false, 0, 0, NULL, 0 },
+	{ "rtc", "forward_backoff_max_ms", "int", "ms", false, 250, 600000, NULL, 0 },
+	{ "rtc", "forward_timeout_ms", "int", "ms", false, 500, 120000, NULL, 0 },
 	{ "log", "level", "enum", "", true, 0, 0, "error,warning,info,debug", 0 },
 };
 #define SPEC_COUNT (sizeof(spec) / sizeof(spec[0]))
