@@ -61,7 +61,6 @@ static void post_login(struct call *c)
 	}
 	rc = auth_login(c->req->auth, c->req->peer, user, password, &s, &retry);
 	if (rc == -EAGAIN) {
-		c->rep->retry_after_s = retry;
 		api_call_fail(c, AIRMIX_DOMAIN_API, API_RATE_LIMITED,
 			      "too many failed logins from %s: try again in %d s", c->req->peer,
 			      retry);

@@ -791,9 +791,11 @@ static int tls_files_readable(const struct airmix_config *cfg, char *err, size_t
 		FILE *f = files[i][0] ? fopen(files[i], "r") : NULL;
 
 		if (files[i][0] && !f) {
+			int rc = -errno;
+
 			snprintf(err, errlen, "cannot read %s %s: %s", i ? "tls_key" : "tls_cert",
-				 files[i], strerror(errno));
-			return -errno;
+				 files[i], strerror(-rc));
+			return rc;
 		}
 		if (f)
 			fclose(f);
