@@ -35,6 +35,7 @@
 #include <libwebsockets.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,7 +108,7 @@ struct forward {
 	lws_sorted_usec_list_t sul;
 	pthread_t thread;
 	bool thread_started;
-	volatile bool quit;
+	atomic_bool quit;
 	bool destroying;
 	struct source sources[FORWARD_MAX_SOURCES];
 };
@@ -201,8 +202,9 @@ static void send_event(struct forward *f, const struct source *src, const char *
 			 "event", event, "event_name", forward_event_name(event)), msg);
 }
 
-/* Sets a slot's state and error; a notice when either changed (or always
- * for a failure: each refusal is a history row). */
+/* Sets a slot's state and error; a notice (and history row) when either
+ * changed, so that a target retried for hours leaves one row, not one per
+ * attempt. */
 static void set_state(struct forward *f, struct slot *s, int state, int error,
 		      const char *request, const char *fmt, ...)
 	__attribute__((format(printf, 6, 7)));
@@ -215,7 +217,7 @@ static void set_state(struct forward *f, struct slot *s, int state, int error,
 	int used;
 	va_list ap;
 
-	if (s->state == state && s->error == error && state != FORWARD_STATE_FAILURE)
+	if (s->state == state && s->error == error)
 		return;
 	s->state = state;
 	s->error = error;
@@ -708,7 +710,7 @@ static int protocol_cb(struct lws *wsi, enum lws_callback_reasons reason, void *
 	if (reason == LWS_CALLBACK_EVENT_WAIT_CANCELLED) {
 		struct forward *f = lws_context_user(lws_get_context(wsi));
 
-		if (f && !f->quit)
+		if (f && !atomic_load(&f->quit))
 			serve_all(f);
 		return 0;
 	}
@@ -725,7 +727,7 @@ static void *thread_main(void *arg)
 	struct forward *f = arg;
 
 	lws_sul_schedule(f->ctx, 0, &f->sul, tick, TICK_US);
-	while (!f->quit)
+	while (!atomic_load(&f->quit))
 		if (lws_service(f->ctx, 0) < 0)
 			break;
 	return NULL;
@@ -788,7 +790,7 @@ void forward_destroy(struct forward *f)
 {
 	if (!f)
 		return;
-	f->quit = true;
+	atomic_store(&f->quit, true);
 	lws_cancel_service(f->ctx);
 	if (f->thread_started)
 		pthread_join(f->thread, NULL);

@@ -15,7 +15,6 @@ a daemon with forward_enabled = false), the UnExpectAPICall event (pause and
 update before start); stop -> Idle. Every one is found in
 GET /api/v1/history?domain=forward_stream. airmixctl forward get/list too.
 """
-import array
 import base64
 import hashlib
 import hmac
@@ -26,6 +25,8 @@ import subprocess
 import sys
 import time
 import wave
+
+import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from airmixd import Airmixd, BIN, check, finish, free_port  # noqa: E402
@@ -120,21 +121,20 @@ def err_name(body):
 
 
 def frequency(path):
-    """The tone's frequency from the zero crossings of the left channel (the
-    last second of the take, interpolated between samples)."""
+    """The strongest frequency of the left channel over the last second of the
+    take (Hann window, parabolic interpolation between FFT bins) and the peak
+    level."""
     with wave.open(path, "rb") as w:
         ch, rate = w.getnchannels(), w.getframerate()
-        data = array.array("h", w.readframes(w.getnframes()))
-    left = data[::ch][-rate:]
-    ups = []
-    for i in range(1, len(left)):
-        a, b = left[i - 1], left[i]
-        if a < 0 <= b:
-            ups.append(i - 1 + (-a) / float(b - a))
-    if len(ups) < 10:
+        data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+    left = data[::ch][-rate:].astype(np.float64) / 32768.0
+    if len(left) < rate // 2:
         return 0.0, 0.0
-    level = max(abs(x) for x in left) / 32768.0
-    return rate * (len(ups) - 1) / (ups[-1] - ups[0]), level
+    mag = np.abs(np.fft.rfft(left * np.hanning(len(left))))
+    k = int(np.argmax(mag[1:-1])) + 1
+    a, b, c = np.log(mag[k - 1:k + 2] + 1e-12)
+    shift = 0.5 * (a - c) / (a - 2 * b + c) if a - 2 * b + c else 0.0
+    return (k + shift) * rate / len(left), float(np.max(np.abs(left)))
 
 
 def record(d, seconds):
@@ -260,6 +260,32 @@ def run(d1, d2):
           targets(d1, "studioA2"))
     st, body, _ = d1.request("DELETE", "/api/v1/rooms/studioA2/forward")
     check("stop studioA2: 200", st == 200, (st, body))
+
+    # a target on the same daemon (no url), then that user's track forwarded on
+    st, body, _ = d1.request("POST", "/api/v1/rooms", {"room": "studioE"})
+    st, body, _ = d1.request("POST", "/api/v1/rooms/studioA2/forward", {
+        "user": "fwd3", "targets": [{"room": "studioE", "token": make_token("studioE",
+                                                                            "fwd3")}]})
+    check("start to a room on this daemon: 201", st == 201, (st, body))
+    check("daemon 1: fwd3 publishes in studioE",
+          wait_for(lambda: publishing(d1, "studioE", "fwd3"), 10), member(d1, "studioE", "fwd3"))
+    st, body, _ = d1.request("POST", "/api/v1/rooms/studioE/forward", {
+        "track": "nobody", "targets": [{"room": "studioB", "token": "t", "url": url2}]})
+    check("a track nobody publishes: 400 INVALID_ARGUMENT",
+          st == 400 and err_name(body) == "FORWARD_STREAM_ERROR_INVALID_ARGUMENT", (st, body))
+    st, body, _ = d1.request("POST", "/api/v1/rooms/studioE/forward", {
+        "track": "fwd3", "targets": [{"room": "studioB", "token": make_token("studioB", "fwd3"),
+                                      "url": url2}]})
+    check("start forwarding fwd3's track: 201, as user fwd3",
+          st == 201 and body.get("user") == "fwd3" and body.get("track") == "fwd3", (st, body))
+    check("daemon 2: fwd3's track publishes in studioB",
+          wait_for(lambda: publishing(d2, "studioB", "fwd3"), 10), member(d2, "studioB", "fwd3"))
+    for room in ("studioE", "studioA2"):
+        st, body, _ = d1.request("DELETE", "/api/v1/rooms/%s/forward" % room)
+        check("stop %s: 200" % room, st == 200, (st, body))
+    check("daemon 2: fwd3 left studioB",
+          wait_for(lambda: member(d2, "studioB", "fwd3") is None, 10),
+          member(d2, "studioB", "fwd3"))
 
     # 1204: daemon 2's admin kicks the forwarded user
     st, body, _ = d2.request("DELETE", "/api/v1/rooms/studioC/users/fwd1")
