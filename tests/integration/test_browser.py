@@ -92,11 +92,14 @@ def run_node(d, env, hash_conf):
                 what, _, detail = line[9:].partition(": ")
                 check(what, False, detail)
             elif line.startswith("## restart"):
-                shutil.copy(d.log_path, d.log_path + ".%d" % time.monotonic_ns())
+                try:	# keep the first daemon's log beside the next one's
+                    shutil.copy(d.log_path, d.log_path + ".%d" % time.monotonic_ns())
+                except OSError as e:
+                    print("# cannot keep the log: %s" % e)
                 if line == "## restart open":	# no password, no token: the open mode
                     d.extra_conf = d.extra_conf.replace(hash_conf, "")
                     d.token = ""
-                d.stop()
+                check("airmixd stops cleanly for the restart", d.stop() == 0, d.log_text()[-500:])
                 time.sleep(0.5)
                 try:
                     d.start()
@@ -145,6 +148,7 @@ def main():
         if d.rtcheck_active:
             v = d.rtcheck_violations()
             check("no RT-safety violations", not v, "; ".join(v[:3]))
+        check("airmixd stops cleanly", d.stop() == 0, d.log_text()[-500:])
     finally:
         if os.environ.get("AIRMIX_KEEP_TMP") == "1":
             print("# kept %s" % d.tmp)

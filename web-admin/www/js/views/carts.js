@@ -5,7 +5,7 @@
 // or stop the first nine carts, Shift+1-9 pause or resume them.
 
 import { get, post, put, del, api, missing } from '../api.js';
-import { h, field, showError, fmtMs, fmtBytes, act, errorNodes, pill } from '../ui.js';
+import { h, field, showError, fmtMs, fmtBytes, fmtDuration, act, errorNodes, pill, table, td } from '../ui.js';
 
 const SLOTS = 12;
 const TYPES = [['2', 'Both buses'], ['0', 'Playout (monitor)'], ['1', 'Publish (programme)']];
@@ -27,7 +27,9 @@ function throttle(fn, ms) {
 export function create(section, ctx) {
 	const grid = h('div', { class: 'carts', id: 'cart-grid' });
 	const datalist = h('datalist', { id: 'media-files' });
-	const mediaNote = h('p', { class: 'dim', id: 'media-note' });
+	const mediaNote = h('span', { id: 'media-note' });
+	const mediaList = h('div', { class: 'scroll', id: 'media-list' });
+	const mediaPanel = h('details', { class: 'panel', id: 'media-panel' }, h('summary', {}, 'Media folder: ', mediaNote), mediaList);
 	const uploadErr = h('p', { id: 'upload-error', hidden: true });
 	const fileInput = h('input', { type: 'file', id: 'upload-input', multiple: true, accept: '.wav,.rf64,.flac,.ogg,.opus,.mp3' });
 	const drop = h('div', { class: 'drop', id: 'drop-zone' },
@@ -39,7 +41,7 @@ export function create(section, ctx) {
 		h('p', { class: 'dim' }, 'Keys ', h('span', { class: 'kbd' }, '1'), '–', h('span', { class: 'kbd' }, '9'),
 			' play or stop the first nine carts; ', h('span', { class: 'kbd' }, 'Shift'), ' + number pauses or resumes.'),
 		h('div', { class: 'row', style: 'align-items:center' }, stopAll, h('div', { style: 'flex:1' }, drop)),
-		uploadErr, mediaNote, listErr, datalist, grid);
+		uploadErr, mediaPanel, listErr, datalist, grid);
 
 	const carts = new Map();	/* id -> cart object */
 	let media = [];
@@ -244,11 +246,23 @@ export function create(section, ctx) {
 	async function refreshMedia() {
 		try {
 			const r = await get('/api/v1/media');
-			media = Array.isArray(r) ? r : r.media || r.files || [];
-			datalist.replaceChildren(...media.map((m) => h('option', { value: m.name || m.path || m }, m.size !== undefined ? fmtBytes(m.size) : null)));
-			mediaNote.textContent = `${media.length} file(s) in the media folder.`;
+			media = r.files;
+			datalist.replaceChildren(...media.map((m) => h('option', { value: m.name }, fmtBytes(m.size))));
+			mediaNote.textContent = `${media.length} file(s)`;
+			mediaList.replaceChildren(table(['File', 'Length', 'Format', 'Size', ''], media.map((m) => {
+				const rm = h('button', { type: 'button', class: 'small danger', 'aria-label': `Delete ${m.name}` }, 'Delete');
+				rm.onclick = () => {
+					if (confirm(`Delete ${m.name} from the media folder?`))
+						act(rm, uploadErr, async () => {
+							await del(`/api/v1/media/${encodeURIComponent(m.name)}`);
+							await refreshMedia();
+						});
+				};
+				return h('tr', {}, td(m.name), td(m.duration_s === null ? 'not audio' : fmtDuration(m.duration_s), 'num'),
+					td(m.format ? `${m.format}, ${m.sample_rate / 1000} kHz, ${m.channels} ch` : '–'), td(fmtBytes(m.size), 'num'), td(rm));
+			}), ['Length', 'Size']));
 		} catch (e) {
-			mediaNote.textContent = missing(e) ? 'The media list is not available on this server: type file names by hand.' : `Media list: ${e.message}`;
+			mediaNote.textContent = missing(e) ? 'not available on this server: type file names by hand' : e.message;
 		}
 	}
 

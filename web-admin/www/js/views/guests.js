@@ -46,6 +46,61 @@ export function create(section, ctx) {
 			td([isAdmin() ? kick : null, e]));
 	}
 
+	// Forwarding this room's programme to up to 4 other rooms (here or on
+	// another airmixd): the targets with their ForwardStreamState and error.
+	async function forwardBox(room, e) {
+		const base = `/api/v1/rooms/${encodeURIComponent(room)}/forward`;
+		const box = h('fieldset', { class: 'stack' }, h('legend', {}, 'Forwarding to other rooms'));
+		let fw = null;
+		try {
+			fw = await get(base);
+		} catch (x) {
+			if (missing(x)) {
+				box.append(h('p', { class: 'muted-note' }, 'Forwarding is not available on this server.'));
+				return box;
+			}
+			showError(e, x);
+		}
+		const targets = fw ? fw.targets : [];
+		if (targets.length)
+			box.append(table(['Target room', 'State', 'Where', 'Error', 'Sent'], targets.map((t) => h('tr', {},
+				td(t.room), td(pill(t.state_name.toLowerCase())), td(h('span', { class: 'mono dim' }, t.url)),
+				td(t.error ? h('span', { class: 'error' }, h('code', {}, `forward_stream ${t.error}`), ` ${t.error_name}`) : '–'),
+				td(t.return ? `${t.return.packets} packets` : '–', 'num')))));
+		const troom = h('input', { required: true, maxlength: '128', placeholder: 'other-room' });
+		const ttoken = h('input', { required: true, placeholder: '001…', class: 'mono' });
+		const turl = h('input', { placeholder: 'ws://host:8080/rtc (empty: this airmixd)' });
+		const add = h('button', { type: 'submit', class: 'small' }, 'Start forwarding');
+		const form = h('form', { class: 'row' }, field('Target room', troom), field('Token for that room', ttoken), field('Other airmixd', turl), add);
+		form.onsubmit = (ev) => {
+			ev.preventDefault();
+			const t = { room: troom.value, token: ttoken.value };
+			if (turl.value.trim())
+				t.url = turl.value.trim();
+			act(add, e, async () => {
+				await post(base, { targets: [t] });
+				await refresh();
+			});
+		};
+		if (!targets.length) {
+			box.append(form);
+		} else {
+			const stop = h('button', { type: 'button', class: 'small danger' }, 'Stop forwarding');
+			stop.onclick = () => act(stop, e, async () => {
+				await del(base);
+				await refresh();
+			});
+			const pause = h('button', { type: 'button', class: 'small' }, fw.paused ? 'Resume' : 'Pause');
+			pause.onclick = () => act(pause, e, async () => {
+				await post(`${base}/${fw.paused ? 'resume' : 'pause'}`);
+				await refresh();
+			});
+			box.append(h('div', { class: 'row' }, pause, stop,
+				h('span', { class: 'dim' }, 'To change the targets, stop and start again with their tokens.')));
+		}
+		return box;
+	}
+
 	async function roomPanel(r) {
 		const room = r.room;
 		const e = h('p', { hidden: true });
@@ -86,10 +141,14 @@ export function create(section, ctx) {
 		};
 		return h('div', { class: 'panel stack', id: `room-${room}` }, h('div', { class: 'row' }, h('h3', { style: 'flex:1' }, `Room ${room}`),
 			h('span', { class: 'dim' }, `${r.users_total} user(s), ${r.streams} stream(s)`), isAdmin() ? dismiss : null),
-			users, isAdmin() ? tokenForm : null, link, e);
+			users, isAdmin() ? tokenForm : null, link, isAdmin() ? await forwardBox(room, e) : null, e);
 	}
 
-	async function refresh() {
+	// An event-driven refresh (soft) leaves the rooms alone while a form in
+	// them holds typed text; an action's refresh redraws them.
+	async function refresh(soft) {
+		if (soft && [...rooms.querySelectorAll('form input')].some((i) => i.value && !i.readOnly && i.defaultValue !== i.value))
+			return;
 		try {
 			const r = (await get('/api/v1/rooms')).rooms;
 			unavailable.hidden = true;
@@ -117,8 +176,8 @@ export function create(section, ctx) {
 		});
 	};
 	ctx.stream.on('event', (ev) => {
-		if (ev.domain === 'rtc' && !section.hidden)
-			refresh();
+		if ((ev.domain === 'rtc' || ev.domain === 'forward_stream') && !section.hidden)
+			refresh(true);
 	});
 
 	return {

@@ -12,6 +12,13 @@ function csvCell(v) {
 	return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
+// "2026-11-26 01:41:09.123", local time
+function stamp(us) {
+	const d = new Date(us / 1000), two = (n) => String(n).padStart(2, '0');
+	return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:` +
+		`${two(d.getMinutes())}:${two(d.getSeconds())}.${String(d.getMilliseconds()).padStart(3, '0')}`;
+}
+
 export function create(section, ctx) {
 	const since = h('input', { id: 'hist-since', type: 'datetime-local', step: '1' });
 	const until = h('input', { id: 'hist-until', type: 'datetime-local', step: '1' });
@@ -63,7 +70,7 @@ export function create(section, ctx) {
 
 	function rowOf(r, fresh) {
 		return h('tr', { class: `level-${r.level}${fresh ? ' fresh' : ''}`, dataset: { code: String(r.code), domain: r.domain } },
-			td(new Date(r.time_us / 1000).toLocaleString(undefined, { hour12: false }), 'mono'),
+			td(stamp(r.time_us), 'mono'),
 			td(r.level), td(r.domain), td(String(r.code), 'num'), td(r.name), td(r.subject),
 			td(r.message), td(h('span', { class: 'mono dim' }, r.request || '')));
 	}
