@@ -399,6 +399,7 @@ def main():
               sorted(rows)[:20])
         cli(d)
         check("the daemon is still running", d.alive())
+        check("no RT-safety violations", not d.rtcheck_violations(), d.rtcheck_violations()[:5])
         if not media:
             print("# remote tracks not linked: 2 errors need them", flush=True)
         rc = d.stop()
