@@ -44,7 +44,7 @@ integration() {	# integration BUILD PREFIX ENV
 	done
 }
 
-threaded="test_ring test_stress test_history test_engine_offline test_rtcheck test_media test_mixing test_clock_alsa test_recorder test_push test_mixminus test_rtc_media test_auth test_rooms"
+threaded="test_ring test_stress test_history test_engine_offline test_rtcheck test_media test_mixing test_clock_alsa test_recorder test_push test_mixminus test_rtc_media test_auth test_rooms test_forward"
 # libsndfile 1.2.0 leaks on a damaged Ogg Vorbis header (tests/lib/lsan.supp)
 asan_env="ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 LSAN_OPTIONS=suppressions=$(pwd)/tests/lib/lsan.supp UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 AIRMIX_NO_RTCHECK=1 AIRMIX_SANITIZER=asan"
 tsan_env="TSAN_OPTIONS=halt_on_error=1:exitcode=66:second_deadlock_stack=1 AIRMIX_NO_RTCHECK=1"
