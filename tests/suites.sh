@@ -12,7 +12,7 @@ set -eu
 mode=${1:-all}
 
 # the unit suites that drive the graph run under the RT-safety shim (normal build)
-rt_unit="test_engine_offline test_mixing test_recorder test_mixminus test_rtc_media test_push"
+rt_unit="test_engine_offline test_mixing test_recorder test_mixminus test_rtc_media test_push test_forward"
 
 unit() {	# unit BUILD PREFIX ENV [only...]
 	build=$1 prefix=$2 env=$3
