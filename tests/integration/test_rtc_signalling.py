@@ -260,6 +260,17 @@ async def scenario(d):
                "OVER_STREAM_PUBLISH_LIMIT")
         r = await host.req("subscribe", stream="programme")
         check("host subscribes to its mix-minus", r.get("ok") and "return_id" in r["data"], r)
+        st, body, _ = d.request("GET", "/api/v1/rooms/studio")
+        users = {u["user"]: u for u in body.get("users", [])} if st == 200 else {}
+        h = users.get("host", {})
+        check("GET the room: host's track with live stats and its subscription",
+              h.get("publishing") and "packets" in h.get("stats", {}) and
+              "jitter_ms" in h["stats"] and h["subscriptions"][0]["stream"] == "programme",
+              (st, body))
+        st, body, _ = d.request("PUT", "/api/v1/rooms/studio/users/host",
+                                {"volume": 80, "mute": True})
+        check("PUT volume 80 and mute: the track's node", st == 200 and
+              abs(body.get("gain", 0) - 0.8) < 1e-6 and body.get("mute") is True, (st, body))
         r = await host.req("leave")
         ev = await host.event("error", 2)
         check("leave before the first packet: OPERATION_CANCEL",
