@@ -441,28 +441,38 @@ int auth_login(struct auth *a, const char *peer, const char *user, const char *p
 /* ---- roles */
 
 /* What an operator may change; every other change needs the admin. GET is
- * open to both. A prefix ending in '/' matches only paths below it. */
+ * open to both. In a pattern '*' is one path segment and a final "**" any
+ * further ones (or none). */
 static const struct {
-	const char *prefix;
+	const char *pattern;
 	unsigned methods;
 } operator_may[] = {
 	{ "/api/v1/session", API_POST | API_DELETE },
-	{ "/api/v1/mixing", API_POST | API_PUT | API_DELETE },
-	{ "/api/v1/recordings", API_POST | API_PUT | API_DELETE },
-	{ "/api/v1/media", API_POST | API_DELETE },
-	{ "/api/v1/graph/nodes/", API_PUT },		/* gain, mute, pan of a node */
-	{ "/api/v1/rooms/", API_PUT },			/* volume, mute of guests */
+	{ "/api/v1/mixing/**", API_POST | API_PUT | API_DELETE },
+	{ "/api/v1/recordings/**", API_POST | API_PUT | API_DELETE },
+	{ "/api/v1/media/**", API_POST | API_DELETE },
+	{ "/api/v1/graph/nodes/*", API_PUT },		/* gain, mute, pan of a node */
+	{ "/api/v1/rooms/*/users/*", API_PUT },		/* volume, mute of a guest */
 };
 
-static bool prefix_match(const char *prefix, const char *path)
+static bool pattern_match(const char *pattern, const char *path)
 {
-	size_t n = strlen(prefix);
+	while (*pattern) {
+		if (!strcmp(pattern, "/**"))
+			return *path == '\0' || *path == '/';
+		if (*pattern == '*') {
+			size_t seg = strcspn(path, "/");
 
-	if (strncmp(prefix, path, n))
-		return false;
-	if (prefix[n - 1] == '/')
-		return path[n] != '\0';
-	return path[n] == '\0' || path[n] == '/';
+			if (!seg)
+				return false;
+			pattern++;
+			path += seg;
+			continue;
+		}
+		if (*pattern++ != *path++)
+			return false;
+	}
+	return *path == '\0';
 }
 
 enum auth_role auth_route_role(enum api_method method, const char *path)
@@ -476,7 +486,7 @@ enum auth_role auth_route_role(enum api_method method, const char *path)
 	if (method == API_GET)
 		return AUTH_OPERATOR;
 	for (i = 0; i < sizeof(operator_may) / sizeof(operator_may[0]); i++)
-		if ((operator_may[i].methods & method) && prefix_match(operator_may[i].prefix, path))
+		if ((operator_may[i].methods & method) && pattern_match(operator_may[i].pattern, path))
 			return AUTH_OPERATOR;
 	return AUTH_ADMIN;
 }

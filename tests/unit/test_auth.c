@@ -292,7 +292,15 @@ static void test_roles(void)
 		{ API_DELETE, "/api/v1/graph/nodes/17", AUTH_ADMIN },
 		{ API_POST, "/api/v1/cdn/main", AUTH_ADMIN },
 		{ API_PUT, "/api/v1/rooms/r1/users/u1", AUTH_OPERATOR },
+		{ API_PUT, "/api/v1/rooms/{id}/users/{n}", AUTH_OPERATOR },
+		{ API_PUT, "/api/v1/rooms/r1/forward", AUTH_ADMIN },
+		{ API_PUT, "/api/v1/rooms/r1/users/u1/x", AUTH_ADMIN },
+		{ API_DELETE, "/api/v1/rooms/r1/users/u1", AUTH_ADMIN },
 		{ API_POST, "/api/v1/rooms/r1/tokens", AUTH_ADMIN },
+		{ API_PUT, "/api/v1/graph/nodes/", AUTH_ADMIN },
+		{ API_PUT, "/api/v1/graph/nodes/{id}", AUTH_OPERATOR },
+		{ API_POST, "/api/v1/mixing", AUTH_OPERATOR },
+		{ API_POST, "/api/v1/recordings/{id}/files/{n}", AUTH_OPERATOR },
 		{ API_POST, "/api/v1/whatever/new", AUTH_ADMIN },
 	};
 	size_t i;
