@@ -259,7 +259,7 @@ static const struct key_def keys[] = {
 	STRING("rtc", "app_id", rtc_app_id, "", RESTART, 0,
 	       "Volcengine app id the AccessTokens must carry: 24 characters; empty: joining "
 	       "rooms is refused"),
-	STRING("rtc", "app_key", rtc_app_key, "", RESTART, 0,
+	STRING("rtc", "app_key", rtc_app_key, "", RESTART, KEY_SECRET,
 	       "app key that signs and verifies the AccessTokens (HMAC-SHA256)"),
 	BOOL("rtc", "auto_create_rooms", rtc_auto_create_rooms, "false", RESTART,
 	     "a join to a room that does not exist creates it (else only the API creates rooms)"),
