@@ -48,6 +48,7 @@ struct sub {
 	uint32_t return_id;
 	uint32_t ssrc;
 	bool pending;		/* no packet sent yet */
+	struct sockaddr_storage to;
 };
 
 struct member {
@@ -731,6 +732,33 @@ static bool addr_any(const struct sockaddr_storage *a)
 	return ((const struct sockaddr_in *)a)->sin_addr.s_addr == htonl(INADDR_ANY);
 }
 
+/* A programme subscription opened before the member published carries
+ * their own voice: it is reopened without it, and the publish reply gives
+ * the new return (data["programme"]). */
+static void reopen_programme(struct rooms *r, struct member *m, json_t *data)
+{
+	struct rtc_return_spec spec = { .source = RTC_RETURN_MIX_MINUS };
+	struct rtc_return_stats st = { 0 };
+	int i = find_sub(m, PROGRAMME);
+	struct sub *sub;
+	uint32_t id;
+
+	if (i < 0)
+		return;
+	sub = &m->subs[i];
+	spec.track_id = m->track_id;
+	spec.to = sub->to;
+	if (rtc_media_return_open(r->media, &spec, &id) < 0)
+		return;		/* the old return keeps going */
+	rtc_media_return_close(r->media, sub->return_id);
+	rtc_media_return_stats(r->media, id, &st);
+	sub->return_id = id;
+	sub->ssrc = st.ssrc;
+	sub->pending = true;
+	json_object_set_new(data, "programme", json_pack("{s:I,s:I}", "return_id",
+			    (json_int_t)id, "ssrc", (json_int_t)st.ssrc));
+}
+
 static int publish_locked(struct rooms_session *s, const struct rooms_publish_req *rq,
 			  const char *request, json_t **data, char *msg, size_t len)
 {
@@ -789,6 +817,7 @@ static int publish_locked(struct rooms_session *s, const struct rooms_publish_re
 	*data = json_pack("{s:I,s:I,s:s,s:i,s:I}", "track_id", (json_int_t)m->track_id,
 			  "node_id", (json_int_t)m->node_id, "host", host, "port", (int)ep.port,
 			  "ssrc", (json_int_t)rq->ssrc);
+	reopen_programme(r, m, *data);
 	return RTC_OK;
 }
 
@@ -878,6 +907,7 @@ static int subscribe_locked(struct rooms_session *s, const struct rooms_subscrib
 	snprintf(sub->stream, sizeof(sub->stream), "%s", rq->stream);
 	sub->ssrc = st.ssrc;
 	sub->pending = true;
+	sub->to = spec.to;
 	m->n_subs++;
 	*data = json_pack("{s:s,s:I,s:I}", "stream", rq->stream, "return_id",
 			  (json_int_t)sub->return_id, "ssrc", (json_int_t)sub->ssrc);

@@ -461,6 +461,31 @@ static void test_streams(void)
 	rooms_session_close(s3);
 }
 
+static void test_programme_before_publish(void)
+{
+	struct conn c = { 0 };
+	struct rooms_session *s;
+	json_t *data = NULL;
+	unsigned closed;
+	uint32_t first;
+
+	make_rooms(50, 30, true);
+	s = rooms_session_open(r, &ops, &c, "127.0.0.1");
+	join(s, "early", "caller", true);
+	CHECK(subscribe(s, "programme", true) == RTC_OK &&
+	      fake.last_return.source == RTC_RETURN_MIX_MINUS && fake.last_return.track_id == 0,
+	      "programme before publishing: the whole publish bus");
+	first = fake.returns;
+	closed = fake.closed;
+	CHECK(publish(s, &data) == RTC_OK && fake.last_return.track_id == fake.tracks &&
+	      ntohs(((struct sockaddr_in *)&fake.last_return.to)->sin_port) == 6000 &&
+	      fake.closed == closed + 1 && json_integer_value(json_object_get(json_object_get(
+	      data, "programme"), "return_id")) == first + 1,
+	      "publishing reopens it without the caller's own track, same address, and says so");
+	json_decref(data);
+	rooms_session_close(s);
+}
+
 static void test_timers(void)
 {
 	struct conn c1 = { 0 }, c2 = { 0 }, c3 = { 0 };
@@ -657,6 +682,7 @@ int main(void)
 	test_rooms_admin();
 	test_limits();
 	test_streams();
+	test_programme_before_publish();
 	test_timers();
 	test_protocol();
 	test_config();
