@@ -500,6 +500,8 @@ static void on_receive(struct client *cl, const char *in, size_t len)
 {
 	bool last = lws_is_final_fragment(cl->wsi) && !lws_remaining_packet_payload(cl->wsi);
 
+	if (cl->closing)
+		return;		/* timed out or too slow: only the queue drains */
 	if (!cl->rx_too_long && cl->rx_len + len > RTC_WS_MAX_MESSAGE) {
 		cl->rx_too_long = true;
 		free(cl->rx);
