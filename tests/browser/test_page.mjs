@@ -5,6 +5,7 @@
 //   AIRMIX_URL        http://127.0.0.1:PORT
 //   AIRMIX_TOKEN      bearer token, for read-backs through the API
 //   AIRMIX_PASSWORD   the admin password ("" = no login on this server)
+//   AIRMIX_OPERATOR_PASSWORD  the operator's
 //   AIRMIX_CONF       the config file the daemon runs on
 //   AIRMIX_MEDIA      a WAV file in the media folder (a steady -6 dBFS tone)
 //   ARTEFACTS         where screenshots and downloads go
@@ -20,6 +21,7 @@ import { join } from 'node:path';
 const URL = process.env.AIRMIX_URL;
 const TOKEN = process.env.AIRMIX_TOKEN || '';
 const PASSWORD = process.env.AIRMIX_PASSWORD || '';
+const OPERATOR_PASSWORD = process.env.AIRMIX_OPERATOR_PASSWORD || '';
 const CONF = process.env.AIRMIX_CONF;
 const MEDIA = process.env.AIRMIX_MEDIA || 'tone.wav';
 const ART = process.env.ARTEFACTS || '.';
@@ -334,9 +336,7 @@ async function main() {
 		check('a guest token is issued and shown (Volcengine "001" + app id)', !!tok && /^001/.test(tok), tok);
 		const other = await api('POST', '/api/v1/rooms', { room: 'webtest2' });
 		const ftok = await api('POST', '/api/v1/rooms/webtest2/tokens', { user: 'webtest', expire_s: 3600 });
-		await page.goto(URL + '/#dashboard');	/* show the view again: the new room appears */
-		await page.goto(URL + '/#guests');
-		await page.waitForSelector('#room-webtest2');
+		await page.waitForSelector('#room-webtest2');	/* the view polls the rooms */
 		await page.fill('#room-webtest input[placeholder="other-room"]', 'webtest2');
 		await page.fill('#room-webtest input[placeholder="001…"]', ftok.json ? ftok.json.token : '');
 		await page.click('#room-webtest button:has-text("Start forwarding")');
@@ -394,6 +394,36 @@ async function main() {
 		const ring = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
 		check('the focused link shows a focus ring', ring !== 'none', ring);
 	});
+
+	if (OPERATOR_PASSWORD) {
+		await step('operator', async () => {
+			const other = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+			const p2 = await other.newPage();
+			await p2.goto(URL + '/#settings');
+			await p2.selectOption('#login-user', 'operator');
+			await login(p2, OPERATOR_PASSWORD);
+			await p2.waitForSelector('#app:not([hidden])');
+			const who = await p2.textContent('#who');
+			check('the operator logs in with the operator role', /operator \(operator\)/.test(who), who);
+			check('the operator sees no Settings view', await p2.isHidden('#nav a[data-view=settings]') &&
+				await p2.isVisible('#view-dashboard'));
+			await p2.goto(URL + '/#streams');
+			await p2.fill('#cdn-id', 'op');
+			await p2.fill('#cdn-url', 'rtmp://127.0.0.1:9/live/none');
+			await p2.click('#cdn-start');
+			const err = await poll(() => p2.$eval('#cdn-start-error', (e) => (!e.hidden && e.textContent) || null), 5000);
+			check('an admin-only action is refused for the operator where it was made, with its code',
+				/api 4013 API_FORBIDDEN/.test(err || ''), err);
+			await p2.goto(URL + '/#carts');
+			await p2.fill('#cart-2-file', MEDIA);
+			await p2.click('#cart-2-preload');
+			await p2.waitForSelector('#cart-2[data-state=PRELOADED]');
+			check('the operator drives carts', true);
+			await p2.click('#cart-2-unload');
+			await p2.waitForSelector('#cart-2:is([data-state=EMPTY], [data-state=STOPPED])');
+			await other.close();
+		});
+	}
 
 	if (PASSWORD) {
 		await step('rate limit', async () => {

@@ -2,7 +2,7 @@
 
 Installs the pinned playwright-core into tests/browser/node_modules when it
 is missing (npm ci, from npm's cache when offline), writes a 3 s -6 dBFS
-tone into the media folder, sets an admin password with airmixctl passwd,
+tone into the media folder, sets the admin and operator passwords with airmixctl passwd,
 starts airmixd (with a bearer token for the script's API read-backs) and
 runs tests/browser/test_page.mjs. Each "ok - " / "not ok - "
 line of the node script is one check here; when it prints "## restart" the
@@ -61,15 +61,16 @@ def npm_ci():
     return False
 
 
-def password_hash(conf_path, password):
-    """Sets the admin password with airmixctl passwd (which edits the file)
+def password_hash(conf_path, password, user="admin"):
+    """Sets a user's password with airmixctl passwd (which edits the file)
     and returns the config line it wrote, for Airmixd's own config text."""
-    r = subprocess.run([os.path.join(BIN, "airmixctl"), "passwd", "--config", conf_path],
+    r = subprocess.run([os.path.join(BIN, "airmixctl"), "passwd", "--user", user, "--config",
+                        conf_path],
                        input=("%s\n%s\n" % (password, password)).encode(),
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
     with open(conf_path) as f:
-        line = [x for x in f.read().splitlines() if x.startswith("admin_password_hash")]
-    check("airmixctl passwd sets the admin password", r.returncode == 0 and len(line) == 1,
+        line = [x for x in f.read().splitlines() if x.startswith(user + "_password_hash")]
+    check("airmixctl passwd sets the %s password" % user, r.returncode == 0 and len(line) == 1,
           r.stdout.decode(errors="replace")[-300:])
     return "[http]\n%s\n" % (line[0] if line else "")
 
@@ -128,6 +129,7 @@ def main():
     os.makedirs(ARTEFACTS, exist_ok=True)
     token = secrets.token_hex(16)
     password = "pw-" + secrets.token_hex(8)
+    operator_password = "op-" + secrets.token_hex(8)
     d = Airmixd(token=token, extra_conf="[http]\nmeter_fps = 25\n[rtc]\n"
                 "app_id = 123456781234567812345678\napp_key = browser-test-key\n")
     media = os.path.join(d.data_dir, "media")
@@ -136,10 +138,12 @@ def main():
     with open(d.conf_path, "w") as f:	# airmixctl passwd edits an existing file
         f.write(d._config())
     hash_conf = password_hash(d.conf_path, password)
+    hash_conf += password_hash(d.conf_path, operator_password, "operator")
     d.extra_conf += hash_conf
     try:
         d.start()
         env = dict(os.environ, AIRMIX_URL=d.url, AIRMIX_TOKEN=token, AIRMIX_PASSWORD=password,
+                   AIRMIX_OPERATOR_PASSWORD=operator_password,
                    AIRMIX_CONF=d.conf_path, AIRMIX_MEDIA="tone.wav", ARTEFACTS=ARTEFACTS,
                    CHROMIUM=CHROMIUM)
         rc = run_node(d, env, hash_conf)

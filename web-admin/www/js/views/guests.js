@@ -115,8 +115,9 @@ export function create(section, ctx) {
 		}
 		const guest = h('input', { required: true, maxlength: '128', pattern: '[A-Za-z0-9_@\\-]+', placeholder: 'guest-1' });
 		const expire = h('input', { type: 'number', min: '60', max: '31622400', value: '86400' });
-		const token = h('input', { readonly: true, class: 'mono', size: '60', 'aria-label': `Token for the guest of ${room}`, hidden: true });
-		const copy = h('button', { type: 'button', class: 'small', hidden: true }, 'Copy token');
+		const token = h('input', { readonly: true, class: 'mono', size: '60', 'aria-label': `Token for the guest of ${room}`,
+			value: tokens.get(room) || '', hidden: !tokens.has(room) });
+		const copy = h('button', { type: 'button', class: 'small', hidden: !tokens.has(room) }, 'Copy token');
 		copy.onclick = () => navigator.clipboard && navigator.clipboard.writeText(token.value);
 		const mkToken = h('button', { type: 'submit', class: 'small' }, 'Create guest token');
 		const tokenForm = h('form', { class: 'row' }, field('Guest user id', guest), field('Valid for (s)', expire), mkToken);
@@ -125,6 +126,8 @@ export function create(section, ctx) {
 			act(mkToken, e, async () => {
 				const t = await post(`/api/v1/rooms/${encodeURIComponent(room)}/tokens`, { user: guest.value, expire_s: Number(expire.value) });
 				token.value = t.token;
+				tokens.set(room, t.token);
+				guest.value = '';
 				token.hidden = copy.hidden = false;
 				token.select();
 			});
@@ -144,10 +147,18 @@ export function create(section, ctx) {
 			users, isAdmin() ? tokenForm : null, link, isAdmin() ? await forwardBox(room, e) : null, e);
 	}
 
-	// An event-driven refresh (soft) leaves the rooms alone while a form in
-	// them holds typed text; an action's refresh redraws them.
+	// A timed or event-driven refresh (soft) leaves the rooms alone while a
+	// slider is held or a form in them holds typed text; an action's refresh
+	// redraws them. Issued tokens are kept across redraws.
+	const tokens = new Map();
+	let holding = false;
+	rooms.addEventListener('pointerdown', () => (holding = true));
+	window.addEventListener('pointerup', () => (holding = false));
+	const busy = () => holding ||
+		[...rooms.querySelectorAll('form input')].some((i) => i.value !== i.defaultValue);
+
 	async function refresh(soft) {
-		if (soft && [...rooms.querySelectorAll('form input')].some((i) => i.value && !i.readOnly && i.defaultValue !== i.value))
+		if (soft && busy())
 			return;
 		try {
 			const r = (await get('/api/v1/rooms')).rooms;
@@ -180,10 +191,14 @@ export function create(section, ctx) {
 			refresh(true);
 	});
 
+	let timer = null;
 	return {
 		show() {
 			refresh();
+			timer = setInterval(() => refresh(true), 3000);
 		},
-		hide() {},
+		hide() {
+			clearInterval(timer);
+		},
 	};
 }
