@@ -52,13 +52,22 @@ def task(d, tid):
     return body if status == 200 else {}
 
 
+def history_rows(d, tid):
+    """The task's history rows, oldest first. A failed query is tried again
+    for up to 3 s (a loaded machine), then printed and taken as no rows."""
+    path = "/api/v1/history?domain=stream_mixing&limit=200&subject=task%%20%s" % tid
+    for _ in range(15):
+        status, body = d.get(path)
+        if status == 200:
+            return list(reversed(body["rows"]))
+        time.sleep(0.2)
+    print("# history query failed: %s %s" % (status, str(body)[:300]), flush=True)
+    return []
+
+
 def events(d, tid):
     """(event name, error code) of the task's history rows, oldest first."""
-    status, body = d.get("/api/v1/history?domain=stream_mixing&limit=200&subject=task%%20%s"
-                         % tid)
-    if status != 200:
-        return []
-    return [(r["message"].split(":")[0], r["code"]) for r in reversed(body["rows"])]
+    return [(r["message"].split(":")[0], r["code"]) for r in history_rows(d, tid)]
 
 
 def has_event(d, tid, name, code):

@@ -31,18 +31,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from airmixd import Airmixd, check, finish  # noqa: E402
 import servers  # noqa: E402
 from test_push import TONE, events, post, probe, task, wait_until  # noqa: E402
+from test_push import history_rows as history  # noqa: E402
 
 BACKOFF_MAX_MS = 2000
 CONF = ("[push]\ntimeout_ms = 3000\nbackoff_min_ms = 250\nbackoff_max_ms = %d\n"
         "probe_ms = 2000\n" % BACKOFF_MAX_MS)
 FREEZE_S = 30
 OUTAGE_S = 90
-
-
-def history(d, tid):
-    status, body = d.get("/api/v1/history?domain=stream_mixing&limit=200&subject=task%%20%s"
-                         % tid)
-    return list(reversed(body["rows"])) if status == 200 else []
 
 
 def failures_after(d, tid, n):
@@ -144,8 +139,9 @@ def test_freeze(d, nginx, ice):
         wait_back(d, tid, c0[tid], t1, out)
     for tid, name in (("r", "nginx"), ("i", "icecast")):
         took = out.get(tid)
-        check("%s back after SIGCONT (START_SUCCESS)" % name, took is not None and
-              ("START_SUCCESS", 0) in events(d, tid)[-3:], "%s s %s" % (took, events(d, tid)))
+        ev = wait_until(lambda: ("START_SUCCESS", 0) in events(d, tid)[-3:], 5)
+        check("%s back after SIGCONT (START_SUCCESS)" % name, took is not None and ev,
+              "%s s %s" % (took, events(d, tid)))
     p = probe(nginx.url("faults"))
     check("ffprobe: the rtmp stream plays again", p.get("codec_name") == "aac", p)
 
