@@ -8,7 +8,7 @@ import { get, post, put, del, api, missing } from '../api.js';
 import { h, field, showError, fmtMs, fmtBytes, fmtDuration, act, errorNodes, pill, table, td } from '../ui.js';
 
 const SLOTS = 12;
-const TYPES = [['2', 'Both buses'], ['0', 'Playout (monitor)'], ['1', 'Publish (programme)']];
+const TYPES = [['2', 'Both'], ['0', 'Playout'], ['1', 'Publish']];	/* monitor, programme */
 const AUDIO = /\.(wav|rf64|flac|ogg|opus|mp3)$/i;	/* what the server takes */
 
 function throttle(fn, ms) {
