@@ -817,6 +817,16 @@ static int publish_locked(struct rooms_session *s, const struct rooms_publish_re
 	*data = json_pack("{s:I,s:I,s:s,s:i,s:I}", "track_id", (json_int_t)m->track_id,
 			  "node_id", (json_int_t)m->node_id, "host", host, "port", (int)ep.port,
 			  "ssrc", (json_int_t)rq->ssrc);
+	if (rq->from_set) {
+		char from[INET6_ADDRSTRLEN + 8];
+
+		addr_text(&rq->from, host, sizeof(host), &port);
+		snprintf(from, sizeof(from), rq->from.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
+			 host, port);
+		json_object_set_new(*data, "source", json_string(from));
+	} else {
+		json_object_set_new(*data, "source", json_null());	/* the first sender */
+	}
 	reopen_programme(r, m, *data);
 	return RTC_OK;
 }

@@ -623,7 +623,7 @@ static void test_protocol(void)
 		 "\"ssrc\":1234,\"channels\":1,\"volume\":0}");
 	rtc_conn_message(rc, text, strlen(text));
 	CHECK(strstr(c.last, "\"ok\":true") && strstr(c.last, "\"track_id\"") &&
-	      fake.last_track.ssrc == 1234 && fake.last_track.channels == 1 &&
+	      strstr(c.last, "\"source\":\"127.0.0.1:5555\"") && fake.last_track.ssrc == 1234 && fake.last_track.channels == 1 &&
 	      fake.last_track.gain == 0.0f, "publish over the protocol: %s", c.last);
 	snprintf(text, sizeof(text), "{\"id\":10,\"op\":\"join\",\"token\":\"x\","
 		 "\"room\":\"p\",\"user\":\"u\"}");
