@@ -139,14 +139,39 @@ enum jitter_put_result jitter_put(struct jitter *j, const uint8_t *data, size_t 
 	return JITTER_PUT_OK;
 }
 
-/* The span of the packet at the playout point, so that SpeexDSP is never
- * asked for more than one packet holds (it warns on "negative buffering"). */
+/* How much to ask SpeexDSP for: at most a step, and no more than the
+ * shortest packet overlapping the playout point holds from there, so that
+ * whichever it returns covers what was asked (else it warns on stderr about
+ * "negative buffering"; a sender with odd timestamps could flood the log). */
 static uint32_t span_at(struct jitter *j, uint32_t ptr)
 {
-	for (uint32_t i = 0; i < j->cfg.slots; i++)
-		if (j->slots[i].used && j->slots[i].ts == ptr)
-			return j->slots[i].span;
-	return j->cfg.step;
+	uint32_t want = j->cfg.step;
+
+	for (uint32_t i = 0; i < j->cfg.slots; i++) {
+		const struct slot *s = &j->slots[i];
+		uint32_t end = s->ts + s->span;
+
+		if (!s->used || !before(ptr, end) || !before(s->ts, ptr + j->cfg.step))
+			continue;
+		if (end - ptr < want)
+			want = end - ptr;
+	}
+	return want;
+}
+
+/* Timestamp of the oldest packet held (where playout starts). */
+static uint32_t oldest(const struct jitter *j)
+{
+	uint32_t ts = 0;
+	bool found = false;
+
+	for (uint32_t i = 0; i < j->cfg.slots; i++) {
+		if (j->slots[i].used && (!found || before(j->slots[i].ts, ts))) {
+			ts = j->slots[i].ts;
+			found = true;
+		}
+	}
+	return ts;
 }
 
 bool jitter_get(struct jitter *j, uint32_t span, struct jitter_frame *f)
@@ -160,8 +185,7 @@ bool jitter_get(struct jitter *j, uint32_t span, struct jitter_frame *f)
 	if (!j->started && j->used == 0)
 		return false;
 	ptr0 = jitter_pointer(j);
-	if (j->started)
-		span = span_at(j, ptr0);
+	span = span_at(j, j->started ? ptr0 : oldest(j));
 	ret = jitter_buffer_get(j->jb, &pkt, (spx_int32_t)span, &offset);
 	if (!j->started) {
 		j->started = true;
@@ -223,20 +247,11 @@ bool jitter_started(const struct jitter *j)
 
 int32_t jitter_depth(const struct jitter *j)
 {
-	uint32_t start = 0;
-	bool found = false;
-
 	if (!j->have_newest)
 		return 0;
 	if (j->started)
 		return (int32_t)(j->newest_end - jitter_pointer(j));
-	for (uint32_t i = 0; i < j->cfg.slots; i++) {
-		if (j->slots[i].used && (!found || before(j->slots[i].ts, start))) {
-			start = j->slots[i].ts;
-			found = true;
-		}
-	}
-	return found ? (int32_t)(j->newest_end - start) : 0;
+	return j->used ? (int32_t)(j->newest_end - oldest(j)) : 0;
 }
 
 uint32_t jitter_pointer(const struct jitter *j)

@@ -23,6 +23,9 @@
  * and tap API (which never calls back here), so rooms may call in while
  * holding its own lock.
  *
+ * The media thread runs SCHED_FIFO ten steps below [engine] rt_priority when
+ * the system allows it: the rings are short, and a late pass is an underrun.
+ *
  * Threads: API functions on any non-RT thread; the media thread is
  * internal; track_render (RT) only touches each track's ring and atomics.
  */
@@ -33,6 +36,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -353,6 +357,8 @@ static void pump_return(struct rtc_media *m, struct media_return *r, double now)
 
 /* ---- the media thread ---------------------------------------------------- */
 
+/* What a track's ring must hold after a pass: two periods and 10 ms (a pass
+ * comes at least every 5 ms; the thread runs SCHED_FIFO where it may). */
 static uint32_t ring_target(const struct rtc_media *m)
 {
 	return 2 * m->period + m->rate / 100;
@@ -519,6 +525,14 @@ int rtc_media_create(struct engine *e, struct rtc_media **out, char *err, size_t
 		goto out_fail;
 	}
 	m->thread_started = true;
+	if (cfg->rt_priority > 0) {
+		/* below the clock thread, above everything that is not real-time:
+		 * the rings are short; without the right, run as is */
+		struct sched_param sp = { .sched_priority = cfg->rt_priority > 10 ?
+						cfg->rt_priority - 10 : 1 };
+
+		pthread_setschedparam(m->thread, SCHED_FIFO, &sp);
+	}
 	*out = m;
 	return 0;
 

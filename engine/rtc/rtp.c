@@ -238,9 +238,10 @@ void rtp_jitter_update(struct rtp_seq *s, uint32_t arrival, uint32_t ts)
 	int32_t transit = (int32_t)(arrival - ts);
 
 	if (s->have_transit) {
-		int32_t d = transit - s->transit;
+		/* the difference modulo 2^32, read as signed */
+		int64_t d = (int32_t)((uint32_t)transit - (uint32_t)s->transit);
 
-		s->jitter += ((double)abs(d == INT32_MIN ? INT32_MAX : d) - s->jitter) / 16.0;
+		s->jitter += ((double)(d < 0 ? -d : d) - s->jitter) / 16.0;
 	}
 	s->transit = transit;
 	s->have_transit = true;

@@ -15,7 +15,8 @@
 #define MAX_DECODE 5760u		/* 120 ms: the longest Opus packet */
 #define JITTER_SLOTS 128u
 #define MISSING_RESET 10u		/* 200 ms of nothing: resynchronise */
-#define RESAMPLER_QUALITY 4
+#define RESAMPLER_QUALITY 3		/* SpeexDSP: "VoIP" quality, half the cost of 5 */
+#define SETTLE_ARRIVALS 50u		/* about a second */
 #define DEPTH_SMOOTHING 0.05		/* per arrival (about 1 s at 50 packets/s) */
 #define KP 0.2				/* ratio per second of buffer error */
 #define KI 0.01				/* per second per second */
@@ -41,6 +42,7 @@ struct track {
 	uint64_t last_ext_seq;		/* extended seq of the last packet decoded */
 	/* drift control */
 	bool have_target;
+	uint32_t settle;		/* arrivals measured since playout began */
 	double target;			/* samples at 48 kHz */
 	double depth;			/* smoothed buffered audio, samples at 48 kHz */
 	double integral;		/* fraction: the sender's clock offset */
@@ -194,17 +196,23 @@ static double buffered(struct track *t)
 	return jitter_depth(t->jb) + (double)ring_frames(t) * TRACK_RTP_RATE / t->cfg.rate;
 }
 
+/* The level the controller holds is where the smoothed depth settled in
+ * the first second of playout (arrivals come in bursts: one sample of it
+ * could be a peak or a trough). */
 static void measure(struct track *t)
 {
 	double d = buffered(t);
 
-	if (!t->have_target) {
-		t->target = d;
+	if (!t->settle) {
 		t->depth = d;
-		t->have_target = true;
-		return;
+		t->have_target = false;
+	} else {
+		t->depth += (d - t->depth) * DEPTH_SMOOTHING;
 	}
-	t->depth += (d - t->depth) * DEPTH_SMOOTHING;
+	if (t->settle < SETTLE_ARRIVALS && ++t->settle == SETTLE_ARRIVALS) {
+		t->target = t->depth;
+		t->have_target = true;
+	}
 }
 
 enum track_rx track_receive(struct track *t, const struct rtp_packet *p, uint32_t arrival,
@@ -365,6 +373,7 @@ static void start_play(struct track *t)
 	t->state = STATE_PLAY;
 	t->missing_run = 0;
 	t->have_target = false;
+	t->settle = 0;
 	atomic_store_explicit(&t->out->playing, true, memory_order_relaxed);
 }
 
