@@ -37,6 +37,18 @@ static const struct {
 	{ ".txt", "text/plain; charset=utf-8" },
 };
 
+/* Inline style attributes are allowed (the page sets a few); scripts only
+ * from the page's own files. */
+const struct page_header page_headers[] = {
+	{ "content-security-policy:", "default-src 'self'; script-src 'self'; "
+	  "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; "
+	  "frame-ancestors 'none'; base-uri 'none'; form-action 'self'" },
+	{ "x-content-type-options:", "nosniff" },
+	{ "x-frame-options:", "DENY" },
+	{ "referrer-policy:", "no-referrer" },
+};
+const size_t page_header_count = sizeof(page_headers) / sizeof(page_headers[0]);
+
 static bool has_index(const char *dir)
 {
 	char p[PATH_MAX];

@@ -17,6 +17,17 @@
  * (root is then ""). */
 int page_find_root(char *root, size_t len);
 
+/* The headers every file of the page is served with ("name:" and value):
+ * a Content-Security-Policy that lets the page load only its own scripts
+ * and talk only to its own server (no inline scripts, no framing),
+ * nosniff and no referrer. */
+struct page_header {
+	const char *name;
+	const char *value;
+};
+extern const struct page_header page_headers[];
+extern const size_t page_header_count;
+
 /* Fills rep with a file reply for the URL path ("/" is "/index.html"):
  * 0, or -ENOENT when there is no such regular file under root. Paths with
  * "." or ".." segments, hidden names or empty segments are never opened. */

@@ -340,6 +340,11 @@ static int write_headers(struct web_admin *w, struct lws *wsi, struct http_sessi
 	if (lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
 					(const unsigned char *)"no-store", 8, &p, end))
 		return -1;
+	for (size_t i = 0; s->path && strncmp(s->path, "/api/", 5) && i < page_header_count; i++)
+		if (lws_add_http_header_by_name(wsi, (const unsigned char *)page_headers[i].name,
+				(const unsigned char *)page_headers[i].value,
+				(int)strlen(page_headers[i].value), &p, end))
+			return -1;
 	if (r->allow[0] && lws_add_http_header_by_name(wsi, (const unsigned char *)"allow:",
 			(const unsigned char *)r->allow, (int)strlen(r->allow), &p, end))
 		return -1;

@@ -121,6 +121,23 @@ async function main() {
 	ctx.setDefaultTimeout(10000);
 	const page = await ctx.newPage();
 	page.on('pageerror', (e) => pageErrors.push(e.message));
+	page.on('console', (m) => {
+		if (m.type() === 'error' && /Content Security Policy|Refused to/.test(m.text()))
+			pageErrors.push(m.text());
+	});
+
+	await step('headers', async () => {
+		const r = await fetch(URL + '/');
+		const csp = r.headers.get('content-security-policy') || '';
+		check('the page is served with a CSP allowing only its own scripts and no framing',
+			/script-src 'self'/.test(csp) && /frame-ancestors 'none'/.test(csp) &&
+			r.headers.get('x-content-type-options') === 'nosniff', csp);
+		const js = await fetch(URL + '/js/app.js');
+		check('its modules are served as JavaScript', js.status === 200 && /javascript/.test(js.headers.get('content-type')),
+			`${js.status} ${js.headers.get('content-type')}`);
+		const bad = await fetch(URL + '/js/%2e%2e/%2e%2e/page.c');
+		check('a path out of the page\'s folder is not served', bad.status === 404, bad.status);
+	});
 
 	await step('log in', async () => {
 		await page.goto(URL + '/');
@@ -484,7 +501,7 @@ async function main() {
 		check('the connection indicator says live', state === 'live', state);
 	});
 
-	check('no script errors on the page', pageErrors.length === 0, pageErrors.join(' | '));
+	check('no script errors or CSP refusals on the page', pageErrors.length === 0, pageErrors.join(' | '));
 	await browser.close();
 }
 
