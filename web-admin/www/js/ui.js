@@ -38,11 +38,6 @@ export function field(labelText, control, extra) {
 	return h('div', { class: 'field' }, h('label', { for: control.id }, labelText), control, extra);
 }
 
-export function clear(el) {
-	el.replaceChildren();
-	return el;
-}
-
 // Shows an error (an ApiError or any Error) inside el, with its code.
 export function showError(el, err) {
 	if (!err) {
@@ -61,12 +56,6 @@ export function errorNodes(err) {
 		return [h('code', {}, `${err.domain} ${err.code}`), ' ', h('strong', {}, err.name),
 			': ', err.message || ''];
 	return [String(err && err.message ? err.message : err)];
-}
-
-export function fmtDb(v) {
-	if (v === null || v === undefined || !isFinite(v))
-		return '−∞ dBFS';
-	return `${v.toFixed(1)} dBFS`;
 }
 
 export function fmtMs(ms) {

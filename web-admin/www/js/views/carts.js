@@ -116,9 +116,10 @@ export function create(section, ctx) {
 			}
 		});
 		c.b.preload.onclick = () => call(c.b.preload, () => post(`/api/v1/mixing/${id}/preload`, { path: path() }));
-		c.b.play.onclick = () => play(c);
-		c.b.pause.onclick = () => pauseResume(c);
-		c.b.stop.onclick = () => call(c.b.stop, () => post(`/api/v1/mixing/${id}/stop`));
+		c.b.play.onclick = () => c.play();
+		c.b.pause.onclick = () => c.pauseResume();
+		c.stop = () => call(c.b.stop, () => post(`/api/v1/mixing/${id}/stop`));
+		c.b.stop.onclick = () => c.stop();
 		c.b.unload.onclick = () => call(c.b.unload, async () => {
 			await del(`/api/v1/mixing/${id}`);
 			reset(c);
@@ -131,7 +132,6 @@ export function create(section, ctx) {
 			});
 		});
 		c.pauseResume = () => call(c.b.pause, () => post(`/api/v1/mixing/${id}/${c.info && c.info.state_name === 'PAUSED' ? 'resume' : 'pause'}`));
-		c.stop = () => call(c.b.stop, () => post(`/api/v1/mixing/${id}/stop`));
 		const setter = (ctl, key, conv) => {
 			const send = throttle(async () => {
 				try {
@@ -156,14 +156,6 @@ export function create(section, ctx) {
 		c.track.addEventListener('change', () => call(null, () => put(`/api/v1/mixing/${id}`, { track: Number(c.track.value) })));
 		reset(c);
 		return c;
-	}
-
-	function play(c) {
-		return c.play();
-	}
-
-	function pauseResume(c) {
-		return c.pauseResume();
 	}
 
 	function setError(c, e) {

@@ -38,18 +38,11 @@ export function create(section, ctx) {
 			stat.load.textContent = `${(f.dsp_load * 100).toFixed(1)} %`;
 		}
 	});
-	let period = 0, rate = 0;
-	ctx.stream.on('hello', (m) => {
-		rate = m.rate;
-		period = m.period;
-	});
-
 	let timer = null;
 	async function refresh() {
 		try {
 			const hl = await get('/api/v1/health');
-			rate = hl.rate;
-			period = hl.period;
+			const rate = hl.rate, period = hl.period;
 			stat.clock.replaceChildren(hl.clock, ' ', hl.clock_lost ? pill('failed') : hl.running ? '' : pill('stopped'));
 			stat.rate.textContent = `${(rate / 1000).toFixed(rate % 1000 ? 1 : 0)} kHz`;
 			stat.period.textContent = `${period} frames (${(period / rate * 1000).toFixed(2)} ms)`;
