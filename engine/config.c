@@ -251,9 +251,9 @@ static const struct key_def keys[] = {
 	    "largest correction of a sender's clock against the engine clock"),
 	INT("rtp", "return_bitrate_kbps", rtp_return_bitrate_kbps, 64, "kb/s", RESTART, 6, 510,
 	    "Opus bitrate of each mix-minus return (stereo, 48 kHz, 20 ms frames)"),
-	INT("rtp", "return_complexity", rtp_return_complexity, 2, "", RESTART, 0, 10,
+	INT("rtp", "return_complexity", rtp_return_complexity, 5, "", RESTART, 0, 10,
 	    "Opus encoder complexity of the returns (0 cheapest .. 10 best)"),
-	BOOL("rtp", "return_fec", rtp_return_fec, "true", RESTART,
+	BOOL("rtp", "return_fec", rtp_return_fec, "false", RESTART,
 	     "Opus in-band forward error correction in the returns"),
 
 	STRING("rtc", "app_id", rtc_app_id, "", RESTART, 0,

@@ -23,8 +23,9 @@
  * and tap API (which never calls back here), so rooms may call in while
  * holding its own lock.
  *
- * The media thread runs SCHED_FIFO ten steps below [engine] rt_priority when
- * the system allows it: the rings are short, and a late pass is an underrun.
+ * The media thread runs at nice -10 when the system allows it (the rings are
+ * short: a late pass is an underrun), but never real-time: a flood of
+ * datagrams must not starve the machine.
  *
  * Threads: API functions on any non-RT thread; the media thread is
  * internal; track_render (RT) only touches each track's ring and atomics.
@@ -36,8 +37,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <sched.h>
-#include <stdatomic.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,7 @@
 #define RETURN_RING_S 1		/* tap ring of a return */
 #define TRACK_RING_FRAMES 16384u
 #define DEFAULT_PT 111
+#define MEDIA_NICE -10
 
 struct media_track {
 	uint32_t id;
@@ -98,7 +100,7 @@ struct rtc_media {
 	bool thread_started;
 	bool quit;
 	uint64_t passes;
-	_Atomic int sync_waiters;	/* rtc_media_sync callers: pass again at once */
+	uint64_t sync_until;	/* rtc_media_sync: pass at once until this many passes */
 	int epfd;
 	int wake_fd;
 	int send_fd[2];			/* unbound-port senders: IPv4, IPv6 */
@@ -276,10 +278,10 @@ static void report_track(struct rtc_media *m, struct media_track *mt, double now
 
 	if (now - mt->last_report < REPORT_EVERY_S)
 		return;
+	mt->last_report = now;	/* looked at, reported or not */
 	track_get_stats(mt->t, now, &st);
 	if (mt->dropped == mt->dropped_reported && st.underruns == mt->underruns_reported)
 		return;
-	mt->last_report = now;
 	subject_of(mt, subject, sizeof(subject));
 	if (mt->dropped != mt->dropped_reported)
 		engine_report(m->e, AIRMIX_DOMAIN_ENGINE, ENGINE_RTP_DROPPED, subject, NULL,
@@ -358,7 +360,7 @@ static void pump_return(struct rtc_media *m, struct media_return *r, double now)
 /* ---- the media thread ---------------------------------------------------- */
 
 /* What a track's ring must hold after a pass: two periods and 10 ms (a pass
- * comes at least every 5 ms; the thread runs SCHED_FIFO where it may). */
+ * comes at least every 5 ms). */
 static uint32_t ring_target(const struct rtc_media *m)
 {
 	return 2 * m->period + m->rate / 100;
@@ -394,8 +396,14 @@ static void *media_main(void *arg)
 	struct rtc_media *m = arg;
 	struct epoll_event ev[64];
 
+	/* ahead of ordinary threads, never real-time (a flood of datagrams must
+	 * not starve the machine); without the right, run as is */
+	(void)!setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), MEDIA_NICE);
+
+	int timeout = PASS_MS;
+
 	for (;;) {
-		int n = epoll_wait(m->epfd, ev, 64, atomic_load(&m->sync_waiters) ? 0 : PASS_MS);
+		int n = epoll_wait(m->epfd, ev, 64, timeout);
 
 		pthread_mutex_lock(&m->lock);
 		if (m->quit) {
@@ -404,6 +412,7 @@ static void *media_main(void *arg)
 		}
 		media_pass(m, ev, n > 0 ? n : 0);
 		m->passes++;
+		timeout = m->passes < m->sync_until ? 0 : PASS_MS;
 		pthread_cond_broadcast(&m->pass_cond);
 		pthread_mutex_unlock(&m->lock);
 	}
@@ -423,11 +432,11 @@ void rtc_media_sync(struct rtc_media *m)
 
 	pthread_mutex_lock(&m->lock);
 	target = m->passes + 2;	/* a whole pass that began after this call */
-	atomic_fetch_add(&m->sync_waiters, 1);
+	if (m->sync_until < target)
+		m->sync_until = target;
 	wake(m);
 	while (m->passes < target && m->thread_started && !m->quit)
 		pthread_cond_wait(&m->pass_cond, &m->lock);
-	atomic_fetch_sub(&m->sync_waiters, 1);
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -525,14 +534,6 @@ int rtc_media_create(struct engine *e, struct rtc_media **out, char *err, size_t
 		goto out_fail;
 	}
 	m->thread_started = true;
-	if (cfg->rt_priority > 0) {
-		/* below the clock thread, above everything that is not real-time:
-		 * the rings are short; without the right, run as is */
-		struct sched_param sp = { .sched_priority = cfg->rt_priority > 10 ?
-						cfg->rt_priority - 10 : 1 };
-
-		pthread_setschedparam(m->thread, SCHED_FIFO, &sp);
-	}
 	*out = m;
 	return 0;
 

@@ -331,8 +331,9 @@ static void play_missing(struct track *t, const struct jitter_frame *f)
 	if (!next && t->last_was_dtx) {
 		emit_silence(t, f->span);
 		t->dtx++;
-	} else if (next && f->span % 120 == 0 && f->span <= MAX_DECODE &&
-		   decode(t, next, len, f->span, 1) == f->span) {
+	} else if (next && len && (next[0] >> 3) < 16 && f->span % 120 == 0 &&
+		   f->span <= MAX_DECODE && decode(t, next, len, f->span, 1) == f->span) {
+		/* only SILK and hybrid packets (TOC config < 16) carry LBRR */
 		emit(t, t->pcm, f->span);
 		t->fec++;
 	} else {

@@ -90,7 +90,8 @@ def ffmpeg_send(port, local_port, ssrc, seconds, log, rtcp_port):
     url = "rtp://127.0.0.1:%d?localrtpport=%d&rtcp_port=%d" % (port, local_port, rtcp_port)
     return start([FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "warning", "-re",
                   "-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=48000:duration=%d" % seconds,
-                  "-c:a", "libopus", "-b:a", "64k", "-ac", "2", "-ssrc", str(ssrc),
+                  "-c:a", "libopus", "-b:a", "64k", "-ac", "2", "-fec:a", "1", "-packet_loss:a", "10",
+                  "-ssrc", str(ssrc),
                   "-payload_type", "111", "-f", "rtp", url], log)
 
 
