@@ -128,6 +128,13 @@ check "airmixd --check-config passes on the installed config" \
 	quiet /usr/bin/airmixd --check-config /etc/airmix/airmix.conf
 check "airmix itself can read and check the installed config" \
 	quiet as_airmix /usr/bin/airmixd --check-config /etc/airmix/airmix.conf
+check_eq "/etc/airmix is root:airmix 2770 (Settings save there)" "root:airmix 2770" \
+	"$(stat -c '%U:%G %a' /etc/airmix 2>/dev/null)"
+check_eq "the config is root:airmix 0660" "root:airmix 660" \
+	"$(stat -c '%U:%G %a' /etc/airmix/airmix.conf 2>/dev/null)"
+check "airmix can write a file beside the config (atomic save)" \
+	quiet as_airmix sh -c 'touch /etc/airmix/.probe && rm /etc/airmix/.probe'
+check "others cannot read the config" bash -c "! runuser -u nobody -- cat /etc/airmix/airmix.conf >/dev/null 2>&1"
 run=$(tmpdir)
 chmod 0755 "$run"
 sed 's/^port = 8080$/port = 0/' /etc/airmix/airmix.conf >"$run/bad.conf"
