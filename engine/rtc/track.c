@@ -39,7 +39,7 @@ struct track {
 	enum play_state state;
 	uint32_t missing_run;
 	bool last_was_dtx;
-	uint64_t last_ext_seq;		/* extended seq of the last packet decoded */
+	uint16_t last_seq;		/* of the last packet played */
 	/* drift control */
 	bool have_target;
 	uint32_t settle;		/* arrivals measured since playout began */
@@ -313,6 +313,7 @@ static void play_frame(struct track *t, const struct jitter_frame *f)
 	else if (f->offset < 0)
 		skip = (uint32_t)-f->offset;		/* already played up to here */
 	got = decode(t, f->data, f->len, MAX_DECODE, 0);
+	t->last_seq = f->seq;
 	t->last_was_dtx = f->len <= 2;
 	if (t->last_was_dtx)
 		t->dtx++;
@@ -321,14 +322,15 @@ static void play_frame(struct track *t, const struct jitter_frame *f)
 	t->missing_run = 0;
 }
 
-/* Nothing at the playout point: the sender paused (DTX: comfort silence),
- * or a packet was lost (FEC from the next one, else PLC). */
+/* Nothing at the playout point: the sender paused (DTX: comfort silence;
+ * no sequence number is missing after the last packet played), or a packet
+ * was lost (FEC from the next one, else PLC). */
 static void play_missing(struct track *t, const struct jitter_frame *f)
 {
 	size_t len = 0;
 	const uint8_t *next = jitter_peek(t->jb, f->ts + f->span, &len);
 
-	if (!next && t->last_was_dtx) {
+	if (!next && (t->last_was_dtx || (uint16_t)(t->seq.max_seq - t->last_seq) <= 1)) {
 		emit_silence(t, f->span);
 		t->dtx++;
 	} else if (next && len && (next[0] >> 3) < 16 && f->span % 120 == 0 &&

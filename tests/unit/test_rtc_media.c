@@ -11,6 +11,8 @@
  *   - a lossy path (10 % dropped, 5 % reordered, 2 % duplicated, garbage,
  *     a stranger on the port): the track keeps playing, PLC and FEC are
  *     counted, and the stats are exactly what the sender did;
+ *   - a sender that pauses (DTX: the sequence goes on, the timestamps jump)
+ *     plays comfort silence, counted, and no loss;
  *   - mix-minus returns, decoded here: the guest's own tone is absent, the
  *     host is present, the programme return carries both.
  * The senders are paced by the engine's frames: each engine run is followed
@@ -64,6 +66,7 @@ struct sender {
 	uint8_t held[1500];
 	size_t held_len;
 	bool quiet_tail;	/* no impairment from now on */
+	uint64_t pause_from, pause_len;	/* packets not sent (a DTX pause: seq goes on) */
 	uint64_t packets_made;
 	uint64_t sent, dropped, duplicated, garbage_sent, reordered;
 };
@@ -152,6 +155,12 @@ static void send_packet(struct sender *s)
 		memcpy(buf, head, 12);
 	}
 	len = 12 + n;
+	if (s->pause_len && s->packets_made >= s->pause_from &&
+	    s->packets_made < s->pause_from + s->pause_len) {
+		s->packets_made++;
+		s->seq--;	/* nothing sent: the next packet takes this number */
+		return;
+	}
 	if (s->quiet_tail || s->packets_made++ < 10)
 		dice = 100;	/* the first packets and the tail always go */
 	if (dice < s->drop) {
@@ -388,6 +397,48 @@ static void test_tone(void)
 	rig_stop(&r);
 	free(l);
 	free(rr);
+}
+
+/* ---- a sender that pauses (DTX) ----------------------------------------------- */
+
+static void test_pause(void)
+{
+	struct rig r;
+	struct sender s, *ss = &s;
+	uint32_t track, node, n = 5 * RATE / PERIOD * PERIOD;
+	uint16_t port;
+	float *l = calloc(n, sizeof(float));
+	float *outs[4] = { NULL, NULL, NULL, NULL };
+	struct rtc_track_stats st;
+	uint64_t plc_at_1s = 0;
+
+	rig_start(&r, port_base, port_base + 99, 40);
+	CHECK(publish(&r, 1, &track, &node, &port) == 0, "publish a track that will pause");
+	sender_init(&s, port, 1, 1000.0, 0.0);
+	s.pause_from = 100;	/* 2 s in, 1 s of nothing: the sequence goes on after it */
+	s.pause_len = 50;
+	for (uint32_t done = 0; done < n; done += PERIOD) {
+		outs[0] = l + done;
+		rig_step(&r, &ss, 1, outs);
+		if (done == RATE / PERIOD * PERIOD && rtc_media_track_stats(r.m, track, &st) == 0)
+			plc_at_1s = st.plc_frames;
+	}
+	/* after 200 ms of nothing playout starts again like at first (the jitter
+	 * buffer's start-up may conceal a frame or two, as at 1 s) */
+	CHECK(rtc_media_track_stats(r.m, track, &st) == 0 && st.lost == 0 && st.dtx_frames >= 5 &&
+	      st.plc_frames <= 2 * plc_at_1s + 1 && st.underruns == 0,
+	      "a pause is comfort silence, not loss: lost %llu, dtx %llu, plc %llu (%llu at 1 s), "
+	      "underruns %llu", (unsigned long long)st.lost, (unsigned long long)st.dtx_frames,
+	      (unsigned long long)st.plc_frames, (unsigned long long)plc_at_1s,
+	      (unsigned long long)st.underruns);
+	CHECK(db(tone_amplitude(l + (2 * RATE + RATE / 2), RATE / 4, 1, 1000.0)) < -60.0 &&
+	      db(tone_amplitude(l + 4 * RATE, RATE / 2, 1, 1000.0)) > -9.0,
+	      "silent in the pause (%.1f dBFS), the tone again after it (%.1f dBFS)",
+	      db(tone_amplitude(l + (2 * RATE + RATE / 2), RATE / 4, 1, 1000.0)),
+	      db(tone_amplitude(l + 4 * RATE, RATE / 2, 1, 1000.0)));
+	sender_free(&s);
+	rig_stop(&r);
+	free(l);
 }
 
 /* ---- drift ----------------------------------------------------------------- */
@@ -714,6 +765,7 @@ int main(int argc, char **argv)
 	port_base = 20000 + 2 * (int)((unsigned)getpid() % 4000);
 	test_api();
 	test_tone();
+	test_pause();
 	test_lossy();
 	test_mixminus();
 	if (argc < 2 || strcmp(argv[1], "--quick"))
