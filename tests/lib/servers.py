@@ -10,7 +10,10 @@
         ...
 
 Nginx runs with the RTMP module (load_module), "daemon off; master_process
-off;" so that its one process is the PID we stop. Its application "secure"
+off;" so that its one process is the PID we stop. A server counts as started
+when its own process holds the listening socket (/proc), so that another
+program taking the port first is not mistaken for it; the first start then
+tries new ports (three times). Its application "secure"
 checks each publish with on_publish against an http location of the same
 nginx (127.0.0.1:<n.http_port>/auth), which answers 2xx for the stream key
 n.key only, as a CDN's ingest does. Icecast refuses to run as
@@ -46,6 +49,40 @@ def port_open(port):
         return False
 
 
+def _listening_inodes(port):
+    """Socket inodes listening on 127.0.0.1-or-any:port, from /proc/net."""
+    inodes = set()
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            if len(cols) > 9 and cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(cols[9])
+    return inodes
+
+
+def owns_listener(pid, port):
+    """True when process pid holds the socket listening on port (and not
+    another program that took the port between free_port() and our bind)."""
+    inodes = _listening_inodes(port)
+    try:
+        fds = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if link.startswith("socket:[") and link[8:-1] in inodes:
+            return True
+    return False
+
+
 class Server:
     """A process started from a temporary folder and stopped by PID."""
 
@@ -57,6 +94,14 @@ class Server:
     def command(self):
         raise NotImplementedError
 
+    def configure(self):
+        """Writes the configuration for the current ports."""
+        raise NotImplementedError
+
+    def new_ports(self):
+        self.port = free_port()
+        self.configure()
+
     def start(self, timeout=10.0):
         self.log = open(os.path.join(self.tmp, "server.log"), "a")
         self.proc = subprocess.Popen(self.command(), stdout=self.log, stderr=subprocess.STDOUT,
@@ -66,7 +111,7 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError("%s exited with %s: %s" % (self.command()[0],
                                    self.proc.returncode, self.log_text()[-1500:]))
-            if port_open(self.port):
+            if port_open(self.port) and owns_listener(self.proc.pid, self.port):
                 return self
             time.sleep(0.05)
         self.kill()
@@ -107,7 +152,16 @@ class Server:
             return ""
 
     def __enter__(self):
-        return self.start()
+        """Starts; when another program took a port first, again on new ports
+        (three tries). Restarts with start() keep the ports."""
+        for attempt in range(3):
+            try:
+                return self.start()
+            except RuntimeError:
+                self.kill()
+                if attempt == 2:
+                    raise
+                self.new_ports()
 
     def __exit__(self, *exc):
         self.stop()
@@ -122,6 +176,14 @@ class Nginx(Server):
         super().__init__("airmix-nginx.")
         self.key = key
         self.http_port = free_port()
+        self.conf = os.path.join(self.tmp, "nginx.conf")
+        self.configure()
+
+    def new_ports(self):
+        self.http_port = free_port()
+        super().new_ports()
+
+    def configure(self):
         conf = """load_module %s;
 error_log %s/error.log warn;
 pid %s/nginx.pid;
@@ -147,8 +209,7 @@ rtmp {
         }
     }
 }
-""" % (RTMP_MODULE, self.tmp, self.tmp, self.http_port, key, self.port, self.http_port)
-        self.conf = os.path.join(self.tmp, "nginx.conf")
+""" % (RTMP_MODULE, self.tmp, self.tmp, self.http_port, self.key, self.port, self.http_port)
         with open(self.conf, "w") as f:
             f.write(conf)
 
@@ -166,12 +227,16 @@ class Icecast(Server):
     def __init__(self, password="hackme"):
         super().__init__("airmix-icecast.")
         self.password = password
-        logdir = os.path.join(self.tmp, "log")
-        os.makedirs(logdir)
+        self.logdir = os.path.join(self.tmp, "log")
+        os.makedirs(self.logdir)
+        self.conf = os.path.join(self.tmp, "icecast.xml")
+        self.configure()
+
+    def configure(self):
         owner = ""
         if os.geteuid() == 0:
             os.chmod(self.tmp, 0o755)
-            os.chmod(logdir, 0o777)
+            os.chmod(self.logdir, 0o777)
             owner = ("<changeowner><user>icecast2</user><group>icecast</group>"
                      "</changeowner>")
         conf = """<icecast>
@@ -191,8 +256,7 @@ class Icecast(Server):
     <loglevel>3</loglevel></logging>
   <security><chroot>0</chroot>%s</security>
 </icecast>
-""" % (password, password, self.port, logdir, logdir, owner)
-        self.conf = os.path.join(self.tmp, "icecast.xml")
+""" % (self.password, self.password, self.port, self.logdir, self.logdir, owner)
         with open(self.conf, "w") as f:
             f.write(conf)
         os.chmod(self.conf, 0o644)
