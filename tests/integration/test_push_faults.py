@@ -29,7 +29,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from airmixd import Airmixd, check, finish  # noqa: E402
+from airmixd import Airmixd, JackDummy, check, finish  # noqa: E402
 import servers  # noqa: E402
 from test_push import TONE, events, post, probe, task, wait_until  # noqa: E402
 from test_push import history_rows as history  # noqa: E402
@@ -237,16 +237,25 @@ def test_outage(d, nginx, ice):
 def main():
     t0 = time.monotonic()
     try:
-        with servers.Nginx() as nginx, servers.Icecast() as ice, \
-                Airmixd(extra_conf=CONF) as d:
+        with servers.Nginx() as nginx, servers.Icecast() as ice, JackDummy() as jack, \
+                Airmixd(backend="jack", extra_conf=CONF + jack.conf()) as d:
+            check("the daemon runs on the JACK dummy clock", d.get("/api/v1/health")[1].get("clock") == "jack",
+                  d.get("/api/v1/health")[1])
             status, node = d.request("POST", "/api/v1/graph/nodes", TONE)[:2]
             check("1 kHz tone on the publish bus", status == 201, node)
+            print("# %s at %.1f" % ('test_stream_key', time.time()), flush=True)
             test_stream_key(d, nginx)
+            print("# %s at %.1f" % ('start_pair', time.time()), flush=True)
             start_pair(d, nginx, ice)
+            print("# %s at %.1f" % ('test_freeze', time.time()), flush=True)
             test_freeze(d, nginx, ice)
+            print("# %s at %.1f" % ('test_outage', time.time()), flush=True)
             test_outage(d, nginx, ice)
             status, h = d.get("/api/v1/health")
-            check("zero xruns", status == 200 and h.get("xruns") == 0, h)
+            xr = d.get("/api/v1/history?domain=engine&limit=100")[1] or {}
+            xr = [(r.get("time_us", 0) // 100000 / 10.0, r.get("message")) for r in xr.get("rows", [])
+                  if r.get("name") == "ENGINE_XRUN"]
+            check("zero xruns", status == 200 and h.get("xruns") == 0, (h.get("xruns"), xr))
             if d.rtcheck_active:
                 v = d.rtcheck_violations()
                 check("zero RT-safety violations", not v, v[:5])
