@@ -200,6 +200,19 @@ class Airmixd:
         self.stop()
         raise RuntimeError("airmixd did not answer within %.0f s" % timeout)
 
+    def check_clean_stop(self):
+        """The checks a suite ends with: zero xruns (their history rows as
+        the detail), zero RT-safety violations, then a clean exit."""
+        status, h = self.get("/api/v1/health")
+        rows = (self.get("/api/v1/history?domain=engine&limit=100")[1] or {}).get("rows", [])
+        xr = [(r.get("time_us", 0) // 100000 / 10.0, r.get("message")) for r in rows
+              if r.get("name") == "ENGINE_XRUN"]
+        check_xruns(h if status == 200 else None, xr)
+        if self.rtcheck_active:
+            v = self.rtcheck_violations()
+            check("zero RT-safety violations", not v, v[:5])
+        check("airmixd exits cleanly", self.stop() == 0, self.log_text()[-2000:])
+
     def stop(self):
         """SIGTERM, then SIGKILL after 5 s. Returns the exit status."""
         if not self.proc:
