@@ -9,19 +9,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "drift.h"
 #include "jitter.h"
 
 #define STEP 960u			/* 20 ms at 48 kHz: adjustments, concealment */
 #define MAX_DECODE 5760u		/* 120 ms: the longest Opus packet */
+#define SLIPPED_CAP (MAX_DECODE + MAX_DECODE / 32 + 1)	/* drift_process's most */
 #define JITTER_SLOTS 128u
 #define MISSING_RESET 10u		/* 200 ms of nothing: resynchronise */
-#define RESAMPLER_QUALITY 1		/* SpeexDSP: 16 taps; the ratio stays within 0.1 % of 1 */
+#define RESAMPLER_QUALITY 5		/* SpeexDSP, fixed ratio, engines not at 48 kHz */
 #define SETTLE_ARRIVALS 50u		/* about a second */
 #define DEPTH_SMOOTHING 0.05		/* per arrival (about 1 s at 50 packets/s) */
-#define KP 0.2				/* ratio per second of buffer error */
+#define KP 0.2				/* correction per second of buffer error */
 #define KI 0.01				/* per second per second */
-#define CONTROL_STEP 0.1		/* seconds of audio between ratio updates */
-#define RATIO_DEN_MAX 64000.0
+#define CONTROL_STEP 0.1		/* seconds of audio between correction updates */
 
 enum play_state {
 	STATE_WAIT,		/* nothing played yet */
@@ -33,7 +34,8 @@ struct track {
 	struct track_config cfg;
 	struct track_out *out;
 	OpusDecoder *dec;
-	SpeexResamplerState *rs;
+	struct drift *drift;
+	SpeexResamplerState *rs;	/* 48 kHz to the engine rate; NULL at 48 kHz */
 	struct jitter *jb;
 	struct rtp_seq seq;
 	enum play_state state;
@@ -46,8 +48,7 @@ struct track {
 	double target;			/* samples at 48 kHz */
 	double depth;			/* smoothed buffered audio, samples at 48 kHz */
 	double integral;		/* fraction: the sender's clock offset */
-	double ratio;			/* resampler in/out, relative to the nominal */
-	uint32_t ratio_num, ratio_den;	/* as the resampler has it */
+	double correction;		/* what drift_process drains faster by */
 	double since_control;		/* seconds produced since the last update */
 	int64_t adjusted_seen;
 	/* counters */
@@ -56,7 +57,8 @@ struct track {
 	bool have_arrival;
 	/* buffers */
 	float *pcm;			/* MAX_DECODE frames, decoded */
-	float *res;			/* resampled */
+	float *slipped;			/* out of the drift stage */
+	float *res;			/* resampled to the engine rate */
 	uint32_t res_cap;
 };
 
@@ -96,24 +98,6 @@ void track_out_free(void *state)
 
 /* ---- create/destroy ------------------------------------------------------ */
 
-/* SpeexDSP keeps num/den in 32 bits and multiplies fractions by them: with
- * both under 2^16 nothing overflows (a larger den makes set_rate_frac fail
- * half-way and leaves the resampler broken). So the ratio moves in steps of
- * about 15 ppm; the drift controller dithers between neighbouring steps. */
-static int set_ratio(struct track *t, double ratio)
-{
-	double nominal = (double)TRACK_RTP_RATE / t->cfg.rate;
-	uint32_t den = (uint32_t)(RATIO_DEN_MAX / (nominal > 1.0 ? nominal * (1.0 + t->cfg.drift_max) : 1.0));
-	uint32_t num = (uint32_t)llround(den * nominal * ratio);
-
-	t->ratio = ratio;
-	if (num == t->ratio_num && den == t->ratio_den)
-		return RESAMPLER_ERR_SUCCESS;	/* the same step: nothing to rebuild */
-	t->ratio_num = num;
-	t->ratio_den = den;
-	return speex_resampler_set_rate_frac(t->rs, num, den, TRACK_RTP_RATE, t->cfg.rate);
-}
-
 int track_create(const struct track_config *cfg, struct track **out)
 {
 	struct jitter_config jc = { .step = STEP, .margin = cfg->jitter_min, .slots = JITTER_SLOTS };
@@ -127,7 +111,6 @@ int track_create(const struct track_config *cfg, struct track **out)
 	if (!t)
 		return -ENOMEM;
 	t->cfg = *cfg;
-	t->ratio = 1.0;
 	rtp_seq_init(&t->seq);
 	t->out = calloc(1, sizeof(*t->out));
 	if (!t->out || spsc_ring_init(&t->out->ring, cfg->ring_frames,
@@ -136,21 +119,26 @@ int track_create(const struct track_config *cfg, struct track **out)
 	t->out->channels = cfg->channels;
 	t->res_cap = (uint32_t)((double)MAX_DECODE * cfg->rate / TRACK_RTP_RATE * 1.1) + 64;
 	t->pcm = calloc((size_t)MAX_DECODE * cfg->channels, sizeof(float));
+	t->slipped = calloc((size_t)SLIPPED_CAP * cfg->channels, sizeof(float));
 	t->res = calloc((size_t)t->res_cap * cfg->channels, sizeof(float));
-	if (!t->pcm || !t->res)
+	if (!t->pcm || !t->slipped || !t->res)
 		goto out_fail;
 	t->dec = opus_decoder_create(TRACK_RTP_RATE, (int)cfg->channels, &err);
 	if (!t->dec || err != OPUS_OK) {
 		ret = -EINVAL;
 		goto out_fail;
 	}
-	t->rs = speex_resampler_init(cfg->channels, TRACK_RTP_RATE, cfg->rate, RESAMPLER_QUALITY,
-				     &err);
-	if (!t->rs)
+	ret = drift_create(cfg->channels, cfg->drift_max, MAX_DECODE, &t->drift);
+	if (ret < 0)
 		goto out_fail;
-	speex_resampler_skip_zeros(t->rs);
-	if (set_ratio(t, 1.0) != RESAMPLER_ERR_SUCCESS)
-		goto out_fail;
+	ret = -ENOMEM;
+	if (cfg->rate != TRACK_RTP_RATE) {
+		t->rs = speex_resampler_init(cfg->channels, TRACK_RTP_RATE, cfg->rate,
+					     RESAMPLER_QUALITY, &err);
+		if (!t->rs)
+			goto out_fail;
+		speex_resampler_skip_zeros(t->rs);
+	}
 	ret = jitter_create(&jc, &t->jb);
 	if (ret < 0)
 		goto out_fail;
@@ -169,11 +157,13 @@ void track_destroy(struct track *t)
 	if (!t)
 		return;
 	jitter_destroy(t->jb);
+	drift_destroy(t->drift);
 	if (t->rs)
 		speex_resampler_destroy(t->rs);
 	if (t->dec)
 		opus_decoder_destroy(t->dec);
 	free(t->pcm);
+	free(t->slipped);
 	free(t->res);
 	free(t);
 }
@@ -255,16 +245,28 @@ enum track_rx track_receive(struct track *t, const struct rtp_packet *p, uint32_
 
 /* ---- playout ------------------------------------------------------------- */
 
-/* Resample n decoded frames into the ring. */
+static void push(struct track *t, const float *frames, uint32_t n)
+{
+	if (n && !spsc_ring_push_n(&t->out->ring, frames, n))
+		t->dropped++;	/* cannot happen while pump fills to below capacity */
+}
+
+/* n decoded frames through the drift stage and, when the engine is not at
+ * 48 kHz, the resampler, into the ring. */
 static void emit(struct track *t, const float *pcm, uint32_t n)
 {
 	t->since_control += (double)n / TRACK_RTP_RATE;
+	n = drift_process(t->drift, pcm, n, t->correction, t->slipped);
+	if (!t->rs) {
+		push(t, t->slipped, n);
+		return;
+	}
+	pcm = t->slipped;
 	while (n) {
 		spx_uint32_t in_len = n, out_len = t->res_cap;
 
 		speex_resampler_process_interleaved_float(t->rs, pcm, &in_len, t->res, &out_len);
-		if (out_len && !spsc_ring_push_n(&t->out->ring, t->res, out_len))
-			t->dropped++;	/* cannot happen while pump fills to below capacity */
+		push(t, t->res, out_len);
 		if (!in_len && !out_len)
 			break;
 		pcm += (size_t)in_len * t->cfg.channels;
@@ -347,7 +349,7 @@ static void play_missing(struct track *t, const struct jitter_frame *f)
 static void control(struct track *t)
 {
 	struct jitter_counters jc;
-	double err, u, max = t->cfg.drift_max, dt = t->since_control;
+	double err, max = t->cfg.drift_max, dt = t->since_control;
 
 	jitter_get_counters(t->jb, &jc);
 	if (jc.adjusted != t->adjusted_seen) {
@@ -362,9 +364,7 @@ static void control(struct track *t)
 	err = (t->depth - t->target) / TRACK_RTP_RATE;
 	t->integral += KI * err * dt;
 	t->integral = fmax(-max, fmin(max, t->integral));
-	u = fmax(-max, fmin(max, KP * err + t->integral));
-	if (fabs(1.0 + u - t->ratio) >= 1e-7)
-		set_ratio(t, 1.0 + u);
+	t->correction = fmax(-max, fmin(max, KP * err + t->integral));
 }
 
 static void start_play(struct track *t)
@@ -417,7 +417,7 @@ static bool step(struct track *t)
 void track_pump(struct track *t, uint32_t min_frames)
 {
 	uint32_t cap = spsc_ring_capacity(&t->out->ring);
-	uint32_t need = (uint32_t)((double)MAX_DECODE * t->cfg.rate / TRACK_RTP_RATE * 1.01) + 16;
+	uint32_t need = (uint32_t)((double)SLIPPED_CAP * t->cfg.rate / TRACK_RTP_RATE * 1.01) + 16;
 	uint32_t have;
 
 	if (min_frames + need > cap)
@@ -442,7 +442,8 @@ void track_pump(struct track *t, uint32_t min_frames)
 void track_get_stats(struct track *t, double now_s, struct rtc_track_stats *st)
 {
 	struct jitter_counters jc;
-	int latency = speex_resampler_get_output_latency(t->rs);
+	int latency = DRIFT_LATENCY + (t->rs ? speex_resampler_get_output_latency(t->rs) *
+						  TRACK_RTP_RATE / t->cfg.rate : 0);
 
 	jitter_get_counters(t->jb, &jc);
 	memset(st, 0, sizeof(*st));
@@ -455,7 +456,7 @@ void track_get_stats(struct track *t, double now_s, struct rtc_track_stats *st)
 	st->buffer_ms = t->state == STATE_PLAY ? jitter_depth(t->jb) * 1000.0 / TRACK_RTP_RATE : 0.0;
 	st->delay_ms = t->state == STATE_PLAY
 			       ? (t->depth * 1000.0 / TRACK_RTP_RATE +
-				  (latency > 0 ? latency * 1000.0 / t->cfg.rate : 0.0))
+				  latency * 1000.0 / TRACK_RTP_RATE)
 			       : 0.0;
 	st->plc_frames = t->plc;
 	st->fec_frames = t->fec;

@@ -10,15 +10,17 @@
  * the jitter buffer and decodes it (Opus), or, for a missing one, decodes
  * the next packet's in-band FEC when that packet is here, else conceals
  * (Opus PLC); a sender in DTX gets comfort silence. The decoded audio goes
- * through a SpeexDSP resampler into the engine rate and the ring.
+ * through the drift stage (drift.h) and, when the engine does not run at
+ * 48 kHz, a fixed-ratio SpeexDSP resampler, into the ring.
  *
- * Drift: the resampler's ratio is steered by the buffered audio (jitter
- * buffer depth plus the ring, measured at each arrival and smoothed) with a
- * PI controller around the level the buffer settled at; SpeexDSP's own delay
- * adaptations move that level, the controller does not fight them. The
- * integral is the sender's clock offset against the engine clock (drift
- * ppm), bounded by drift_max. A sender 100 ppm fast or slow is absorbed by
- * resampling, without growing the delay or dropping audio.
+ * Drift: how fast the drift stage drains the track is steered by the
+ * buffered audio (jitter buffer depth plus the ring, measured at each
+ * arrival and smoothed) with a PI controller around the level the buffer
+ * settled at; SpeexDSP's own delay adaptations move that level, the
+ * controller does not fight them. The integral is the sender's clock offset
+ * against the engine clock (drift ppm), bounded by drift_max. A sender
+ * 100 ppm fast or slow is absorbed by slipping a frame every 0.2 s, smoothly
+ * (drift.h), without growing the delay or dropping audio.
  *
  * RT side: track_render() (an engine render callback, node kind "remote")
  * copies frames out of the ring; on underrun it plays what there is and
