@@ -15,6 +15,7 @@ void limiter_init(struct limiter *lim, float ceiling_linear, uint32_t lookahead_
 	lim->release_coef = release_coef;
 	lim->held = 1.0f;
 	lim->min_gain = 1.0f;
+	lim->need_ones = lim->held_ones = LIMITER_MAX_LOOKAHEAD + 1;
 	for (uint32_t i = 0; i <= LIMITER_MAX_LOOKAHEAD; i++) {
 		lim->need[i] = 1.0f;
 		lim->held_hist[i] = 1.0f;
@@ -46,6 +47,14 @@ static float window_mean(const float *v, uint32_t len)
 	return s / (float)len;
 }
 
+/* Counts a run of 1.0 entries, up to len. */
+static uint32_t count_ones(uint32_t run, float v, uint32_t len)
+{
+	if (v != 1.0f)
+		return 0;
+	return run < len ? run + 1 : len;
+}
+
 static float clampf(float x, float c)
 {
 	return x > c ? c : (x < -c ? -c : x);
@@ -69,15 +78,16 @@ void limiter_process_gains(struct limiter *lim, float *l, float *r, uint32_t n, 
 		float m, g, out_l, out_r;
 
 		lim->need[slot] = need;
-		m = window_min(lim->need, len);
+		lim->need_ones = count_ones(lim->need_ones, need, len);
+		m = lim->need_ones >= len ? 1.0f : window_min(lim->need, len);
 		/* hold the minimum, recover towards it with the release */
 		lim->held = m < lim->held ? m : lim->held + (m - lim->held) * lim->release_coef;
 		if (lim->held > m)
 			lim->held = m;
 		lim->held_hist[slot] = lim->held;
-		g = lim->held == 1.0f && window_min(lim->held_hist, len) == 1.0f
-			    ? 1.0f
-			    : window_mean(lim->held_hist, len);
+		lim->held_ones = count_ones(lim->held_ones, lim->held, len);
+		/* below the ceiling for a whole window (most of the time): unity */
+		g = lim->held_ones >= len ? 1.0f : window_mean(lim->held_hist, len);
 		if (g < lim->min_gain)
 			lim->min_gain = g;
 		/* delay line: the oldest sample leaves, the new one enters */

@@ -32,6 +32,9 @@ struct limiter {
 	float need[LIMITER_MAX_LOOKAHEAD + 1];	/* required gains, last L+1 */
 	float held_hist[LIMITER_MAX_LOOKAHEAD + 1];	/* held values, last L+1 */
 	float min_gain;		/* smallest gain since the last read (for meters) */
+	/* how many of the newest need / held_hist entries are 1.0 in a row:
+	 * at L+1 or more the window is all 1.0 and is not scanned */
+	uint32_t need_ones, held_ones;
 };
 
 /* Off RT. lookahead is clamped to LIMITER_MAX_LOOKAHEAD. */
