@@ -22,6 +22,7 @@
 #define DEPTH_SMOOTHING 0.05		/* per arrival (about 1 s at 50 packets/s) */
 #define KP 0.2				/* correction per second of buffer error */
 #define KI 0.01				/* per second per second */
+#define DEADBAND_S 0.002		/* buffer error the proportional part ignores */
 #define CONTROL_STEP 0.1		/* seconds of audio between correction updates */
 
 enum play_state {
@@ -349,7 +350,7 @@ static void play_missing(struct track *t, const struct jitter_frame *f)
 static void control(struct track *t)
 {
 	struct jitter_counters jc;
-	double err, max = t->cfg.drift_max, dt = t->since_control;
+	double err, band, max = t->cfg.drift_max, dt = t->since_control;
 
 	jitter_get_counters(t->jb, &jc);
 	if (jc.adjusted != t->adjusted_seen) {
@@ -362,9 +363,13 @@ static void control(struct track *t)
 		return;
 	t->since_control = 0.0;
 	err = (t->depth - t->target) / TRACK_RTP_RATE;
-	t->integral += KI * err * dt;
+	/* within the noise of the depth nothing moves, so a steady sender is
+	 * not slipped back and forth; beyond it, a PI controller on the
+	 * excess (the integral converges to the sender's clock offset) */
+	band = copysign(fmax(0.0, fabs(err) - DEADBAND_S), err);
+	t->integral += KI * band * dt;
 	t->integral = fmax(-max, fmin(max, t->integral));
-	t->correction = fmax(-max, fmin(max, KP * err + t->integral));
+	t->correction = fmax(-max, fmin(max, KP * band + t->integral));
 }
 
 static void start_play(struct track *t)
