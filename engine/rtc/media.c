@@ -7,16 +7,17 @@
  * bound to bind_address, and a source node of kind "remote" in the graph
  * whose render callback reads the track's PCM ring (track.h).
  *
- * One media thread does everything off RT: it waits on an epoll set of the
- * track sockets and an eventfd (API wake-ups), with a 5 ms timeout. Each
- * pass, under the media lock: read every datagram waiting (bounded per
- * socket), bind it to the track (SSRC and source address, latched on the
- * first packet when the publisher did not name them; one dynamic payload
- * type), hand it to the track; then top up every track's PCM ring to what
- * the engine will pull before the next pass (two periods and 10 ms); then
- * encode and send every return's whole frames (mixminus.h). Whatever does
- * not belong to a track is dropped, counted, and reported at most every
- * 10 s per track (ENGINE_RTP_DROPPED).
+ * One media thread does everything off RT, under the media lock. It waits
+ * on an epoll set of the track sockets and an eventfd (API wake-ups) and
+ * reads every datagram waiting as it arrives (bounded per socket), binds it
+ * to the track (SSRC and source address, latched on the first packet when
+ * the publisher did not name them; one dynamic payload type) and hands it
+ * to the track. Every 5 ms (a pass) it tops up every track's PCM ring to
+ * what the engine will pull before the next pass (two periods and 10 ms),
+ * then encodes and sends every return's whole frames (mixminus.h): passes
+ * are paced, not run per datagram, so their cost does not grow with tracks
+ * times arrivals. Whatever does not belong to a track is dropped, counted,
+ * and reported at most every 10 s per track (ENGINE_RTP_DROPPED).
  *
  * API calls take the same lock, so they wait at most one pass. The lock is
  * never held while calling out of this layer except into the engine's node
@@ -35,6 +36,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sys/resource.h>
@@ -366,10 +368,9 @@ static uint32_t ring_target(const struct rtc_media *m)
 	return 2 * m->period + m->rate / 100;
 }
 
-static void media_pass(struct rtc_media *m, const struct epoll_event *ev, int n)
+/* Reads what the sockets epoll named hold. */
+static void receive_ready(struct rtc_media *m, const struct epoll_event *ev, int n, double now)
 {
-	double now = now_s();
-
 	for (int i = 0; i < n; i++) {
 		struct media_track *mt;
 
@@ -383,6 +384,11 @@ static void media_pass(struct rtc_media *m, const struct epoll_event *ev, int n)
 		if (mt)
 			drain_socket(mt, now);
 	}
+}
+
+/* Tops up every track's ring and sends every return's whole frames. */
+static void pump_all(struct rtc_media *m, double now)
+{
 	for (uint32_t i = 0; i < m->n_tracks; i++) {
 		track_pump(m->tracks[i]->t, ring_target(m));
 		report_track(m, m->tracks[i], now);
@@ -391,29 +397,37 @@ static void media_pass(struct rtc_media *m, const struct epoll_event *ev, int n)
 		pump_return(m, m->returns[i], now);
 }
 
+/* Datagrams are read as they arrive; the pumps run every PASS_MS (at once
+ * while rtc_media_sync waits), not once per datagram: with hundreds of
+ * tracks a pass per arrival would cost tracks x arrivals. */
 static void *media_main(void *arg)
 {
 	struct rtc_media *m = arg;
 	struct epoll_event ev[64];
+	double next_pump = 0.0;
+	int timeout = 0;
 
+	(void)!pthread_setname_np(pthread_self(), "airmix-media");
 	/* ahead of ordinary threads, never real-time (a flood of datagrams must
 	 * not starve the machine); without the right, run as is */
 	(void)!setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), MEDIA_NICE);
-
-	int timeout = PASS_MS;
-
 	for (;;) {
 		int n = epoll_wait(m->epfd, ev, 64, timeout);
+		double now = now_s();
 
 		pthread_mutex_lock(&m->lock);
 		if (m->quit) {
 			pthread_mutex_unlock(&m->lock);
 			break;
 		}
-		media_pass(m, ev, n > 0 ? n : 0);
-		m->passes++;
-		timeout = m->passes < m->sync_until ? 0 : PASS_MS;
-		pthread_cond_broadcast(&m->pass_cond);
+		receive_ready(m, ev, n > 0 ? n : 0, now);
+		if (now >= next_pump || m->passes < m->sync_until) {
+			pump_all(m, now);
+			m->passes++;
+			next_pump = now + PASS_MS * 1e-3;
+			pthread_cond_broadcast(&m->pass_cond);
+		}
+		timeout = m->passes < m->sync_until ? 0 : (int)ceil((next_pump - now) * 1e3);
 		pthread_mutex_unlock(&m->lock);
 	}
 	return NULL;
