@@ -2,20 +2,26 @@
  *
  * Received tracks: N guests each send stereo 64 kb/s Opus (20 ms packets,
  * encoded once beforehand) over real UDP loopback sockets to their track
- * port; the media thread receives, binds, buffers, decodes and resamples
- * them; the offline clock mixes them (period 256). Returns: each guest also
- * gets a mix-minus (the publish bus without itself), Opus-encoded stereo at
- * [rtp] return_bitrate_kbps / return_complexity with FEC, sent over UDP to a
+ * port, in real time; the media thread receives, binds, buffers, decodes
+ * and corrects drift; the internal clock mixes them (period 256), as a
+ * running airmixd does. Returns: each guest also gets a mix-minus (the
+ * publish bus without itself), Opus-encoded stereo at [rtp]
+ * return_bitrate_kbps / return_complexity with FEC, sent over UDP to a
  * sink this benchmark drains.
  *
- * The figure is CPU time of the whole process (every thread: the sender,
- * the mixing, the media thread, the sink) per second of audio, so it is an
- * upper bound: sending and draining the sockets are counted too. The cost of
- * a return is the difference between the run with returns and the same run
- * without. Per core = 1 / (CPU fraction per track).
+ * The figure is the CPU time airmix itself spends per second of audio: the
+ * whole process but the main thread, which is the benchmark's (sending the
+ * guests' packets, as a guest's sender runs elsewhere, and draining the
+ * returns' sink); the whole process is shown too. The cost of a return is
+ * the difference between the run with returns and the same run without.
+ * "caller %core" is the whole cost divided by the callers, the engine's own
+ * running cost included (what a bridge with n callers takes per caller).
+ * Per core is the marginal figure: 1 / (the CPU one more track or return
+ * adds, between this row and the one before); the first row, one caller,
+ * shows the engine's running cost.
  *
- * Threads: main (the sender, the offline clock, the sink) and the media
- * thread.
+ * Threads: main (the sender, the sink), the clock thread, the media
+ * thread and the engine's helpers.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -44,13 +50,18 @@ struct encoded {
 	int len[PACKETS];
 };
 
-static double cpu_now(void)
+static double cpu_of(clockid_t clock)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	clock_gettime(clock, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
+
+struct cost {
+	double airmix;		/* CPU seconds per audio second, airmix's own */
+	double process;		/* the same, the whole process */
+};
 
 static void encode_second(struct encoded *enc)
 {
@@ -71,12 +82,11 @@ static void encode_second(struct encoded *enc)
 	opus_encoder_destroy(e);
 }
 
-/* One run: n guests, with or without their returns. Returns CPU seconds per
- * audio second. */
-static double run(const struct encoded *enc, uint32_t n, bool returns, int port_base)
+/* One run: n guests, with or without their returns. */
+static struct cost run(const struct encoded *enc, uint32_t n, bool returns, int port_base)
 {
 	struct airmix_config cfg;
-	struct engine_options opts = { .manual_clock = true };
+	struct engine_options opts = { 0 };
 	struct engine *e = NULL;
 	struct rtc_media *m = NULL;
 	struct sockaddr_in *to = calloc(n, sizeof(*to));
@@ -84,11 +94,13 @@ static double run(const struct encoded *enc, uint32_t n, bool returns, int port_
 	struct sockaddr_storage sink_addr = { 0 };
 	socklen_t slen = sizeof(struct sockaddr_in);
 	uint32_t sent = 0, id, rbuf = 8 << 20;
-	uint64_t frames = 0;
-	double t0, cpu;
+	struct timespec next;
+	double t0, main0;
+	struct cost cost;
 	char err[256], buf[2048];
 
 	offline_config(&cfg, RATE, PERIOD);
+	cfg.backend = BACKEND_INTERNAL;
 	cfg.rtp_port_min = port_base;
 	cfg.rtp_port_max = port_base + 2 * (int)n + 2;
 	if (engine_create(&cfg, &opts, NULL, &e, err, sizeof(err)) < 0 ||
@@ -123,31 +135,34 @@ static double run(const struct encoded *enc, uint32_t n, bool returns, int port_
 			}
 		}
 	}
-	t0 = cpu_now();
-	while (frames < (uint64_t)SECONDS * RATE) {
-		engine_offline_run(e, PERIOD, NULL, NULL);
-		frames += PERIOD;
-		/* every packet whose 20 ms are over, for every guest */
-		while ((uint64_t)(sent + 1) * FRAME <= frames) {
-			for (uint32_t i = 0; i < n; i++) {
-				uint8_t pkt[512];
-				const int k = (int)(sent % PACKETS);
-				struct rtp_packet p = {
-					.payload_type = 111, .seq = (uint16_t)sent,
-					.timestamp = sent * FRAME, .ssrc = 1000 + i,
-					.payload = enc->data[k], .payload_len = (size_t)enc->len[k],
-				};
-				int len = rtp_write(pkt, sizeof(pkt), &p);
+	t0 = cpu_of(CLOCK_PROCESS_CPUTIME_ID);
+	main0 = cpu_of(CLOCK_THREAD_CPUTIME_ID);
+	clock_gettime(CLOCK_MONOTONIC, &next);
+	for (sent = 0; sent < (uint32_t)SECONDS * RATE / FRAME; sent++) {
+		const int k = (int)(sent % PACKETS);
 
-				sendto(out, pkt, (size_t)len, 0, (struct sockaddr *)&to[i], sizeof(to[i]));
-			}
-			sent++;
+		for (uint32_t i = 0; i < n; i++) {
+			uint8_t pkt[512];
+			struct rtp_packet p = {
+				.payload_type = 111, .seq = (uint16_t)sent,
+				.timestamp = sent * FRAME, .ssrc = 1000 + i,
+				.payload = enc->data[k], .payload_len = (size_t)enc->len[k],
+			};
+			int len = rtp_write(pkt, sizeof(pkt), &p);
+
+			sendto(out, pkt, (size_t)len, 0, (struct sockaddr *)&to[i], sizeof(to[i]));
 		}
-		rtc_media_sync(m);
 		while (recv(sink, buf, sizeof(buf), MSG_DONTWAIT) > 0)
 			;
+		next.tv_nsec += 1000000000L / (RATE / FRAME);
+		if (next.tv_nsec >= 1000000000L) {
+			next.tv_nsec -= 1000000000L;
+			next.tv_sec++;
+		}
+		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
 	}
-	cpu = cpu_now() - t0;
+	cost.process = (cpu_of(CLOCK_PROCESS_CPUTIME_ID) - t0) / SECONDS;
+	cost.airmix = cost.process - (cpu_of(CLOCK_THREAD_CPUTIME_ID) - main0) / SECONDS;
 	{
 		struct rtc_track_stats st;
 
@@ -160,13 +175,14 @@ static double run(const struct encoded *enc, uint32_t n, bool returns, int port_
 	close(out);
 	close(sink);
 	free(to);
-	return cpu / SECONDS;
+	return cost;
 }
 
 int main(void)
 {
 	static struct encoded enc;
-	const uint32_t counts[] = { 8, 32, 64 };
+	const uint32_t counts[] = { 1, 8, 32, 64 };
+	double prev_in = 0.0, prev_ret = 0.0;
 	struct airmix_config cfg;
 	int base = 30000 + 2 * (int)((unsigned)getpid() % 2000);
 
@@ -175,19 +191,24 @@ int main(void)
 	printf("# remote tracks: stereo 64 kb/s Opus in, 48 kHz, period %d; returns: stereo %d kb/s "
 	       "Opus, complexity %d, FEC %s\n", PERIOD, cfg.rtp_return_bitrate_kbps,
 	       cfg.rtp_return_complexity, cfg.rtp_return_fec ? "on" : "off");
-	printf("# CPU of the whole process (sender, mixing, media thread, sink) per second of audio\n");
-	printf("%8s %14s %12s %14s %12s %14s\n", "callers", "track %core", "tracks/core",
-	       "return %core", "returns/core", "caller %core");
+	printf("# airmix's own CPU per second of audio (the media thread, the engine's threads, "
+	       "the mixing cycles);\n# in brackets the whole process, with the benchmark's "
+	       "senders and sink\n");
+	printf("%8s %12s %12s %14s %12s %12s %16s\n", "callers", "in %core", "tracks/core",
+	       "+returns %core", "returns/core", "caller %core", "(process/caller)");
 	for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
 		uint32_t n = counts[c];
-		double in = run(&enc, n, false, base);
-		double both = run(&enc, n, true, base);
-		double per_track = in / n, per_return = (both - in) / n;
+		struct cost in = run(&enc, n, false, base), both = run(&enc, n, true, base);
+		double track = c ? (in.airmix - prev_in) / (n - counts[c - 1]) : 0.0;
+		double ret = c ? ((both.airmix - in.airmix) - prev_ret) / (n - counts[c - 1]) : 0.0;
 
-		printf("%8u %13.3f%% %12.0f %13.3f%% %12.0f %13.3f%%\n", n, 100.0 * per_track,
-		       1.0 / per_track, 100.0 * per_return, per_return > 0 ? 1.0 / per_return : 0.0,
-		       100.0 * (per_track + per_return));
+		printf("%8u %11.2f%% %12.0f %13.2f%% %12.0f %11.3f%% %15.3f%%\n", n,
+		       100.0 * in.airmix, track > 0 ? 1.0 / track : 0.0,
+		       100.0 * both.airmix, ret > 0 ? 1.0 / ret : 0.0, 100.0 * both.airmix / n,
+		       100.0 * both.process / n);
 		fflush(stdout);
+		prev_in = in.airmix;
+		prev_ret = both.airmix - in.airmix;
 	}
 	return 0;
 }
