@@ -16,7 +16,8 @@
  * what the engine will pull before the next pass (two periods and 10 ms),
  * then encodes and sends every return's whole frames (mixminus.h): passes
  * are paced, not run per datagram, so their cost does not grow with tracks
- * times arrivals. Whatever does not belong to a track is dropped, counted,
+ * times arrivals; with no track and no return it sleeps until a datagram or
+ * an API call. Whatever does not belong to a track is dropped, counted,
  * and reported at most every 10 s per track (ENGINE_RTP_DROPPED).
  *
  * API calls take the same lock, so they wait at most one pass. The lock is
@@ -427,7 +428,12 @@ static void *media_main(void *arg)
 			next_pump = now + PASS_MS * 1e-3;
 			pthread_cond_broadcast(&m->pass_cond);
 		}
-		timeout = m->passes < m->sync_until ? 0 : (int)ceil((next_pump - now) * 1e3);
+		if (m->passes < m->sync_until)
+			timeout = 0;
+		else if (!m->n_tracks && !m->n_returns)
+			timeout = -1;	/* nothing to pump: sleep until a datagram or a call */
+		else
+			timeout = (int)ceil((next_pump - now) * 1e3);
 		pthread_mutex_unlock(&m->lock);
 	}
 	return NULL;
@@ -725,6 +731,7 @@ int rtc_media_publish(struct rtc_media *m, const struct rtc_track_spec *spec,
 		goto out_unlock;
 	}
 	m->tracks[m->n_tracks++] = mt;
+	wake(m);	/* it may be waiting without a timeout: nothing to pump */
 	*track_id = mt->id;
 	if (node_id)
 		*node_id = mt->node_id;
@@ -856,8 +863,10 @@ int rtc_media_return_open(struct rtc_media *m, const struct rtc_return_spec *spe
 		*return_id = r->id;
 	}
 	pthread_mutex_unlock(&m->lock);
-	if (ret == 0)
+	if (ret == 0) {
+		wake(m);
 		return 0;
+	}
 out_free:
 	free_return(m, r);
 	return ret;
