@@ -41,7 +41,10 @@ struct clock_io {
 struct clock_host {
 	void *user;
 	void (*process)(void *user, const struct clock_io *io);
-	void (*xrun)(void *user);
+	/* late_ns: how long the late cycle took (jack: its own time), or how
+	 * far behind the clock fell (internal); 0 when the backend cannot tell
+	 * (alsa) */
+	void (*xrun)(void *user, int64_t late_ns);
 	/* Before the first cycle and whenever the rate or period changes. Returns
 	 * 0, or a negative errno when the engine cannot run at that format. */
 	int (*format)(void *user, uint32_t rate, uint32_t period);

@@ -168,7 +168,7 @@ static inline int64_t jack_own_ns(const struct clock_backend *b)
 static int jack_process(jack_nframes_t nframes, void *arg)
 {
 	struct clock_backend *b = arg;
-	int64_t begin = jack_own_ns(b);
+	int64_t begin = jack_own_ns(b), took;
 	struct clock_io io;
 	uint32_t i;
 
@@ -181,9 +181,10 @@ static int jack_process(jack_nframes_t nframes, void *arg)
 	io.inputs = b->in_bufs;
 	io.outputs = b->out_bufs;
 	b->host.process(b->host.user, &io);
-	if ((jack_own_ns(b) - begin) * (int64_t)atomic_load_explicit(&b->rate, memory_order_relaxed) >
+	took = jack_own_ns(b) - begin;
+	if (took * (int64_t)atomic_load_explicit(&b->rate, memory_order_relaxed) >
 	    (int64_t)nframes * 1000000000)
-		b->host.xrun(b->host.user);
+		b->host.xrun(b->host.user, took);
 	return 0;
 }
 

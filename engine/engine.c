@@ -117,6 +117,7 @@ struct engine {
 	_Atomic uint32_t period;
 	_Atomic bool clock_lost;
 	_Atomic uint64_t xruns;
+	_Atomic int64_t xrun_worst_ns;	/* the longest late_ns since the last report */
 	_Atomic uint64_t command_ring_full;
 	struct timespec started;
 
@@ -493,6 +494,24 @@ static double monotonic_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* The xruns since the last report, with the worst one's time against the
+ * period when the backend measured it. */
+static void report_xruns(struct engine *e, uint64_t xruns)
+{
+	const char *clock = e->clock ? e->clock->name : "";
+	int64_t worst = atomic_exchange(&e->xrun_worst_ns, 0);
+	uint32_t rate = atomic_load(&e->rt.rate), period = atomic_load(&e->period);
+	char detail[96] = "";
+
+	if (worst > 0 && rate)
+		snprintf(detail, sizeof(detail), "; the worst: %.1f ms against a %.1f ms period",
+			 worst * 1e-6, period * 1e3 / rate);
+	report_event(e, "engine.xrun", ENGINE_XRUN, clock, "%llu xrun(s) on the %s clock (%llu in total%s)",
+		     (unsigned long long)(xruns - e->xruns_reported), clock,
+		     (unsigned long long)xruns, detail);
+	e->xruns_reported = xruns;
+}
+
 /* Overruns and xruns are reported at most once a second each, with counts. */
 static void event_pass(struct engine *e)
 {
@@ -512,13 +531,8 @@ static void event_pass(struct engine *e)
 		return;
 	e->last_rate_limited = now;
 	xruns = atomic_load(&e->xruns);
-	if (xruns != e->xruns_reported) {
-		report_event(e, "engine.xrun", ENGINE_XRUN, e->clock ? e->clock->name : "",
-			     "%llu xrun(s) on the %s clock (%llu in total)",
-			     (unsigned long long)(xruns - e->xruns_reported),
-			     e->clock ? e->clock->name : "", (unsigned long long)xruns);
-		e->xruns_reported = xruns;
-	}
+	if (xruns != e->xruns_reported)
+		report_xruns(e, xruns);
 	overflows = atomic_load(&e->rt.event_overflows);
 	if (overflows != e->overflows_reported) {
 		report_event(e, "engine.error", ENGINE_EVENT_RING_OVERFLOW, "",
@@ -578,11 +592,16 @@ static void host_process(void *user, const struct clock_io *io)
 	rt_process(&e->rt, io);
 }
 
-static void host_xrun(void *user)
+static void host_xrun(void *user, int64_t late_ns)
 {
 	struct engine *e = user;
+	int64_t worst = atomic_load_explicit(&e->xrun_worst_ns, memory_order_relaxed);
 
 	atomic_fetch_add_explicit(&e->xruns, 1, memory_order_relaxed);
+	while (late_ns > worst &&
+	       !atomic_compare_exchange_weak_explicit(&e->xrun_worst_ns, &worst, late_ns,
+						      memory_order_relaxed, memory_order_relaxed))
+		;
 }
 
 static int host_format(void *user, uint32_t rate, uint32_t period)

@@ -119,8 +119,9 @@ static void fake_process(void *user, const struct clock_io *io)
 	atomic_fetch_add(&f->cycles, 1);
 }
 
-static void fake_xrun(void *user)
+static void fake_xrun(void *user, int64_t late_ns)
 {
+	(void)late_ns;
 	struct fake *f = user;
 
 	atomic_fetch_add(&f->xruns, 1);
