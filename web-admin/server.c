@@ -202,8 +202,12 @@ static int session_read_uri(struct lws *wsi, struct http_session *s, const char 
 					       i)) >= 0; i++) {
 		char *name = s->argbuf + used, *eq;
 
-		if (!n)		/* "a=1&&b=2", a trailing '&' */
+		if (!n)		/* "a=1&&b=2" */
 			continue;
+		/* libwebsockets hands a trailing '?' or '&' over as a last "/" */
+		if (n == 1 && frag[0] == '/' &&
+		    lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i + 1) < 0)
+			break;
 		if ((size_t)n + 1 > total - used)
 			break;
 		memcpy(name, frag, (size_t)n + 1);

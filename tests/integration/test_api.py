@@ -231,6 +231,9 @@ def test_bad_input(d, codes):
                  "api", "API_BAD_QUERY", codes, part)
     is_error("query on a route without parameters", d.request("GET", "/api/v1/health?x=1"),
              400, "api", "API_BAD_QUERY", codes, "x")
+    for q in ("/api/v1/health?", "/api/v1/history?limit=2&", "/api/v1/history?&limit=2"):
+        st, body = d.request("GET", q)[:2]
+        check("an empty query or an empty parameter is no parameter: %s" % q, st == 200, body)
     st, _ = d.get("/api/v1/health")
     check("the server still answers after the bad inputs", st == 200 and d.alive())
     d.request("DELETE", path)
