@@ -31,7 +31,7 @@ import wave
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import numpy as np  # noqa: E402
 
-from airmixd import BIN, Airmixd, check, finish  # noqa: E402
+from airmixd import BIN, Airmixd, JackDummy, check, finish  # noqa: E402
 import servers  # noqa: E402
 
 TONE = {"kind": "tone", "frequency_hz": 1000, "level_dbfs": -12, "buses": ["publish"]}
@@ -459,7 +459,10 @@ def test_stop_all(d):
 def main():
     t0 = time.monotonic()
     try:
-        with servers.Nginx() as nginx, servers.Icecast() as ice, Airmixd() as d:
+        with servers.Nginx() as nginx, servers.Icecast() as ice, JackDummy() as jack, \
+                Airmixd(backend="jack", extra_conf=jack.conf()) as d:
+            check("the daemon runs on the JACK dummy clock", d.get("/api/v1/health")[1].get("clock") == "jack",
+                  d.get("/api/v1/health")[1])
             status, node = d.request("POST", "/api/v1/graph/nodes", TONE)[:2]
             check("1 kHz tone on the publish bus", status == 201, node)
             test_rtmp_and_icecast(d, nginx, ice)

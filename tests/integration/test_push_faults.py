@@ -29,7 +29,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from airmixd import Airmixd, check, finish  # noqa: E402
+from airmixd import Airmixd, JackDummy, check, finish  # noqa: E402
 import servers  # noqa: E402
 from test_push import TONE, events, post, probe, task, wait_until  # noqa: E402
 from test_push import history_rows as history  # noqa: E402
@@ -237,8 +237,10 @@ def test_outage(d, nginx, ice):
 def main():
     t0 = time.monotonic()
     try:
-        with servers.Nginx() as nginx, servers.Icecast() as ice, \
-                Airmixd(extra_conf=CONF) as d:
+        with servers.Nginx() as nginx, servers.Icecast() as ice, JackDummy() as jack, \
+                Airmixd(backend="jack", extra_conf=CONF + jack.conf()) as d:
+            check("the daemon runs on the JACK dummy clock", d.get("/api/v1/health")[1].get("clock") == "jack",
+                  d.get("/api/v1/health")[1])
             status, node = d.request("POST", "/api/v1/graph/nodes", TONE)[:2]
             check("1 kHz tone on the publish bus", status == 201, node)
             test_stream_key(d, nginx)

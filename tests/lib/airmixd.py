@@ -72,6 +72,67 @@ def free_port():
     return port
 
 
+class JackDummy:
+    """A private JACK server, `jackd --no-realtime -d dummy`, under a unique
+    name, as tests/lib/jack.sh starts one for shell tests. Not SCHED_FIFO: on
+    a VM the host's own preemption of the vCPU would show up as wall-clock
+    overruns of the process callback; without real time, airmix times its
+    cycles on the thread's CPU clock (engine/clock_jack.c). Stopped by its PID
+    with SIGTERM so that it leaves the machine-wide registry, which holds only
+    8 servers. conf() is the [jack] section that points airmixd at it."""
+
+    def __init__(self, rate=48000, period=256):
+        self.name = "airmix-test-%d-%d" % (os.getpid(), int(time.monotonic() * 1000) % 100000)
+        self.rate, self.period = rate, period
+        self.proc = None
+        self.log_path = os.path.join(tempfile.mkdtemp(prefix="airmix-jack."), "jackd.log")
+
+    def _answers(self):
+        r = subprocess.run(["jack_lsp", "-s", self.name], capture_output=True, timeout=5,
+                           env=dict(os.environ, JACK_NO_START_SERVER="1"))
+        return r.returncode == 0
+
+    def start(self, timeout=10.0):
+        env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            ["jackd", "--no-realtime", "-n", self.name, "-d", "dummy", "-r", str(self.rate),
+             "-p", str(self.period)],
+            stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            if self._answers():
+                return self
+            time.sleep(0.1)
+        self.stop()
+        with open(self.log_path) as f:
+            raise RuntimeError("jackd %s did not answer within %.0f s: %s"
+                               % (self.name, timeout, f.read()[-1000:]))
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        if self.proc:
+            self.log.close()
+
+    def conf(self):
+        return "[jack]\nserver_name = %s\n" % self.name
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+
 class Airmixd:
     """One daemon on 127.0.0.1:<free port> with a temporary data dir."""
 
