@@ -153,7 +153,7 @@ static const struct {
 	{ WSI_TOKEN_DELETE_URI, API_DELETE, "DELETE" },
 	{ WSI_TOKEN_PATCH_URI, API_OTHER, "PATCH" },
 	{ WSI_TOKEN_OPTIONS_URI, API_OTHER, "OPTIONS" },
-	{ WSI_TOKEN_HEAD_URI, API_OTHER, "HEAD" },
+	{ WSI_TOKEN_HEAD_URI, API_GET, "HEAD" },	/* a GET whose body is not sent */
 };
 
 static void method_of(struct lws *wsi, struct http_session *s)
@@ -409,7 +409,7 @@ static int http_writable(struct web_admin *w, struct lws *wsi, struct http_sessi
 		s->headers_sent = true;
 		if (write_headers(w, wsi, s))
 			return -1;
-		if (!total)
+		if (!total || !strcmp(s->method_name, "HEAD"))
 			return finish(wsi, s);
 		lws_callback_on_writable(wsi);
 		return 0;

@@ -7,6 +7,7 @@ the audio keeps running (no xruns, RT-safety log clean).
 Run: BUILD=build /usr/bin/python3 tests/integration/test_api.py
 """
 import asyncio
+import http.client
 import json
 import os
 import re
@@ -403,6 +404,27 @@ def test_meter_rate(d):
           and all(set(n) == {"id", "peak_dbfs", "rms_dbfs"} for n in f["nodes"]), f)
 
 
+def test_head(d):
+    """HEAD is a GET without the body: the same status and headers, and the
+    connection stays usable for the next request."""
+    conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=10)
+    try:
+        for path, status in (("/api/v1/health", 200), ("/api/v1/nosuch", 404), ("/", 200)):
+            conn.request("HEAD", path)
+            r = conn.getresponse()
+            body = r.read()
+            check("HEAD %s: %d, Content-Length %s, no body" % (path, status,
+                                                            r.getheader("content-length")),
+                  r.status == status and int(r.getheader("content-length") or 0) > 0
+                  and body == b"", (r.status, body[:100]))
+        conn.request("GET", "/api/v1/health")
+        r = conn.getresponse()
+        check("a GET on the same connection after HEAD gets its body",
+              r.status == 200 and json.loads(r.read()).get("running") is True)
+    finally:
+        conn.close()
+
+
 def test_gain_in_meters(d):
     nid = d.request("POST", "/api/v1/graph/nodes", {
         "kind": "tone", "frequency_hz": 1000, "level_dbfs": -20, "buses": ["playout"]})[1]["id"]
@@ -677,7 +699,7 @@ def main():
         for t in (test_endpoints, test_bad_input):
             t(d, codes)
         for t in (test_garbage_sweep, test_error_reported, test_history_paging, test_meter_rate,
-                  test_gain_in_meters, test_slow_client, test_many_subscribers):
+                  test_head, test_gain_in_meters, test_slow_client, test_many_subscribers):
             t(d)
         check("daemon still running", d.alive(), d.log_text()[-2000:])
         rc = d.stop()
