@@ -37,6 +37,7 @@
 
 #include "engine/config.h"
 #include "engine/engine.h"
+#include "bench.h"
 #include "offline.h"
 #include "recorder/push.h"
 
@@ -55,49 +56,6 @@ struct server {
 };
 
 static char dir[64];
-
-struct noise {
-	uint32_t x;
-};
-
-static void noise_render(void *state, float *const *out, uint32_t n)
-{
-	struct noise *s = state;
-
-	for (uint32_t i = 0; i < n; i++) {
-		s->x = s->x * 1664525u + 1013904223u;
-		out[0][i] = (float)(int32_t)s->x * (0.1f / 2147483648.0f);
-	}
-}
-
-static double now(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static void sleep_until(double t)
-{
-	struct timespec ts = { (time_t)t, (long)((t - (double)(time_t)t) * 1e9) };
-
-	clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
-}
-
-/* Resident set size in MB, from /proc/self/statm. */
-static double rss_mb(void)
-{
-	long pages = 0, resident = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-
-	if (f) {
-		if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
-			resident = 0;
-		fclose(f);
-	}
-	return (double)resident * (double)sysconf(_SC_PAGESIZE) / (1024.0 * 1024.0);
-}
 
 /* ---- the servers */
 
@@ -246,7 +204,7 @@ static int icecast_start(struct server *s)
 
 static struct engine *make_engine(void)
 {
-	static struct noise noise = { 1 };
+	static struct bench_noise noise = { 1 };
 	struct airmix_config cfg;
 	struct engine_options opts = { .manual_clock = true };
 	struct engine *e = NULL;
@@ -256,7 +214,7 @@ static struct engine *make_engine(void)
 	offline_config(&cfg, RATE, PERIOD);
 	if (engine_create(&cfg, &opts, NULL, &e, err, sizeof(err)) < 0 ||
 	    engine_start(e, err, sizeof(err)) < 0 ||
-	    engine_add_custom(e, "noise", "bench", 1, ENGINE_TO_PUBLISH, noise_render, NULL, &noise,
+	    engine_add_custom(e, "noise", "bench", 1, ENGINE_TO_PUBLISH, bench_noise_render, NULL, &noise,
 			      &id) < 0) {
 		fprintf(stderr, "bench: %s\n", err);
 		engine_destroy(e);
@@ -289,14 +247,14 @@ static struct push_params icecast_params(const struct server *s, int i)
  * SAMPLE_SECONDS after the warm-up into t[] / mb[]. */
 static void run_clock(struct engine *e, double seconds, double *t, double *mb, int *n)
 {
-	double start = now(CLOCK_MONOTONIC), next = start + WARMUP_SECONDS;
+	double start = bench_now(CLOCK_MONOTONIC), next = start + WARMUP_SECONDS;
 
 	for (uint64_t done = 0; done < (uint64_t)(RATE * seconds); done += PERIOD) {
 		engine_offline_run(e, PERIOD, NULL, NULL);
-		sleep_until(start + (double)(done + PERIOD) / RATE);
-		if (n && *n < MAX_SAMPLES && now(CLOCK_MONOTONIC) >= next) {
-			t[*n] = now(CLOCK_MONOTONIC) - start;
-			mb[(*n)++] = rss_mb();
+		bench_sleep_until(start + (double)(done + PERIOD) / RATE);
+		if (n && *n < MAX_SAMPLES && bench_now(CLOCK_MONOTONIC) >= next) {
+			t[*n] = bench_now(CLOCK_MONOTONIC) - start;
+			mb[(*n)++] = bench_rss_mb();
 			next += SAMPLE_SECONDS;
 		}
 	}
@@ -356,16 +314,16 @@ static void cpu_row(const char *what, const struct server *rtmp, const struct se
 		goto out;
 	}
 	run_clock(e, 1, NULL, NULL, NULL);
-	rss0 = rss_mb();
+	rss0 = bench_rss_mb();
 	n = start_tasks(p, rtmp, ice, TASKS, 0);
 	run_clock(e, 3, NULL, NULL, NULL);	/* connect, encoders warm */
-	cpu0 = now(CLOCK_PROCESS_CPUTIME_ID);
-	main0 = now(CLOCK_THREAD_CPUTIME_ID);
+	cpu0 = bench_now(CLOCK_PROCESS_CPUTIME_ID);
+	main0 = bench_now(CLOCK_THREAD_CPUTIME_ID);
 	run_clock(e, CPU_SECONDS, NULL, NULL, NULL);
-	cpu = now(CLOCK_PROCESS_CPUTIME_ID) - cpu0 - (now(CLOCK_THREAD_CPUTIME_ID) - main0);
+	cpu = bench_now(CLOCK_PROCESS_CPUTIME_ID) - cpu0 - (bench_now(CLOCK_THREAD_CPUTIME_ID) - main0);
 	ok = pushing(p);
 	printf("%-34s %5d %8.0f %12.2f %% %12.2f MB\n", what, n, ok,
-	       n ? cpu / CPU_SECONDS / n * 100 : 0.0, n ? (rss_mb() - rss0) / n : 0.0);
+	       n ? cpu / CPU_SECONDS / n * 100 : 0.0, n ? (bench_rss_mb() - rss0) / n : 0.0);
 out:
 	push_destroy(p);
 	engine_destroy(e);

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "engine/config.h"
+#include "bench.h"
 #include "offline.h"
 #include "engine/engine.h"
 #include "recorder/recorder.h"
@@ -31,35 +32,6 @@
 #define TARGET_STEMS 64
 
 static char dir[64];
-
-struct noise {
-	uint32_t x;
-};
-
-static void noise_render(void *state, float *const *out, uint32_t n)
-{
-	struct noise *s = state;
-
-	for (uint32_t i = 0; i < n; i++) {
-		s->x = s->x * 1664525u + 1013904223u;
-		out[0][i] = (float)(int32_t)s->x * (0.1f / 2147483648.0f);
-	}
-}
-
-static double now(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static void sleep_until(double t)
-{
-	struct timespec ts = { (time_t)t, (long)((t - (double)(time_t)t) * 1e9) };
-
-	clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
-}
 
 struct row {
 	uint64_t overrun;
@@ -91,7 +63,7 @@ static struct row run_row(int stems)
 	struct recorder *r = NULL;
 	struct recorder_config rc = { .dir = dir, .name_template = "b%H%M%S-{track}",
 				      .header_interval_ms = 1000, .ring_ms = 4000 };
-	static struct noise noise[MAX_STEMS];
+	static struct bench_noise noise[MAX_STEMS];
 	uint32_t ids[MAX_STEMS];
 	int takes[MAX_STEMS / RECORDER_MAX_TRACKS + 2], n_takes = 0;
 	uint64_t bytes = 0;
@@ -104,7 +76,7 @@ static struct row run_row(int stems)
 
 		noise[i].x = (uint32_t)i * 7919u + 1;
 		snprintf(name, sizeof(name), "stem%03d", i);
-		if (engine_add_custom(e, name, "bench", 1, ENGINE_TO_PUBLISH, noise_render, NULL,
+		if (engine_add_custom(e, name, "bench", 1, ENGINE_TO_PUBLISH, bench_noise_render, NULL,
 				      &noise[i], &ids[i]) < 0)
 			goto out;
 	}
@@ -124,19 +96,19 @@ static struct row run_row(int stems)
 		if (req.mix)
 			break;
 	}
-	t0 = start = now(CLOCK_MONOTONIC);
-	cpu0 = now(CLOCK_PROCESS_CPUTIME_ID);
-	main0 = now(CLOCK_THREAD_CPUTIME_ID);
+	t0 = start = bench_now(CLOCK_MONOTONIC);
+	cpu0 = bench_now(CLOCK_PROCESS_CPUTIME_ID);
+	main0 = bench_now(CLOCK_THREAD_CPUTIME_ID);
 	for (uint64_t done = 0; done < (uint64_t)RATE * AUDIO_SECONDS; done += PERIOD) {
 		engine_offline_run(e, PERIOD, NULL, NULL);
-		sleep_until(start + (double)(done + PERIOD) / RATE);
+		bench_sleep_until(start + (double)(done + PERIOD) / RATE);
 	}
 	for (int k = 0; k < n_takes; k++)
 		recorder_stop(r, takes[k]);
 	{
-		double cpu = now(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
-		double main_cpu = now(CLOCK_THREAD_CPUTIME_ID) - main0;
-		double wall = now(CLOCK_MONOTONIC) - t0;
+		double cpu = bench_now(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
+		double main_cpu = bench_now(CLOCK_THREAD_CPUTIME_ID) - main0;
+		double wall = bench_now(CLOCK_MONOTONIC) - t0;
 		struct take_info *info = malloc(sizeof(*info));
 
 		for (int k = 0; info && k < n_takes; k++) {

@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "offline.h"
 #include "engine/engine.h"
 #include "engine/rtc/media.h"
@@ -49,14 +50,6 @@ struct encoded {
 	uint8_t data[PACKETS][400];
 	int len[PACKETS];
 };
-
-static double cpu_of(clockid_t clock)
-{
-	struct timespec ts;
-
-	clock_gettime(clock, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 struct cost {
 	double airmix;		/* CPU seconds per audio second, airmix's own */
@@ -135,8 +128,8 @@ static struct cost run(const struct encoded *enc, uint32_t n, bool returns, int 
 			}
 		}
 	}
-	t0 = cpu_of(CLOCK_PROCESS_CPUTIME_ID);
-	main0 = cpu_of(CLOCK_THREAD_CPUTIME_ID);
+	t0 = bench_now(CLOCK_PROCESS_CPUTIME_ID);
+	main0 = bench_now(CLOCK_THREAD_CPUTIME_ID);
 	clock_gettime(CLOCK_MONOTONIC, &next);
 	for (sent = 0; sent < (uint32_t)SECONDS * RATE / FRAME; sent++) {
 		const int k = (int)(sent % PACKETS);
@@ -161,8 +154,8 @@ static struct cost run(const struct encoded *enc, uint32_t n, bool returns, int 
 		}
 		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
 	}
-	cost.process = (cpu_of(CLOCK_PROCESS_CPUTIME_ID) - t0) / SECONDS;
-	cost.airmix = cost.process - (cpu_of(CLOCK_THREAD_CPUTIME_ID) - main0) / SECONDS;
+	cost.process = (bench_now(CLOCK_PROCESS_CPUTIME_ID) - t0) / SECONDS;
+	cost.airmix = cost.process - (bench_now(CLOCK_THREAD_CPUTIME_ID) - main0) / SECONDS;
 	{
 		struct rtc_track_stats st;
 
