@@ -277,9 +277,6 @@ static const struct key_def keys[] = {
 	    250, 600000, "a lost forwarding target is retried after delays doubling up to this"),
 	INT("rtc", "forward_timeout_ms", rtc_forward_timeout_ms, 10000, "ms", RESTART, 500,
 	    120000, "a forwarding target must connect and answer each request within this"),
-	STRING("rtc", "forward_ca_file", rtc_forward_ca_file, "", RESTART, 0,
-	       "PEM CA certificates a wss:// forwarding target's certificate must chain to; "
-	       "empty: the system's store"),
 
 	ENUM_STR("log", "level", log_level, "info", log_level_choices, LIVE,
 		 "log level: error, warning, info or debug"),

@@ -322,8 +322,6 @@ static struct forward *start_forward(struct engine *e, const struct airmix_confi
 		.backoff_max_ms = (uint32_t)cfg->rtc_forward_backoff_max_ms,
 		.timeout_ms = (uint32_t)cfg->rtc_forward_timeout_ms,
 		.self_port = (uint16_t)cfg->http_port,
-		.self_tls = cfg->http_tls_cert[0] != '\0',
-		.ca_file = cfg->rtc_forward_ca_file,
 	};
 	struct forward *f = NULL;
 	bool any = !strcmp(cfg->http_listen, "0.0.0.0") || !strcmp(cfg->http_listen, "::");

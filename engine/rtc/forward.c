@@ -329,10 +329,6 @@ static void start_connect(struct forward *f, struct slot *s)
 	ci.local_protocol_name = "airmix-forward";
 	ci.opaque_user_data = s;
 	ci.ietf_version_or_minus_one = -1;
-	if (t->host[0] ? t->tls : f->cfg.self_tls)
-		ci.ssl_connection = LCCSCF_USE_SSL;
-	if (!t->host[0] && f->cfg.self_tls)	/* ourselves, on the loopback */
-		ci.ssl_connection |= LCCSCF_ALLOW_SELFSIGNED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK;
 	s->phase = PH_CONNECTING;
 	s->deadline_ms = now_ms() + f->cfg.timeout_ms;
 	s->wsi = NULL;
@@ -769,9 +765,6 @@ int forward_create(struct engine *e, struct rtc_media *media, const struct forwa
 	info.user = f;
 	info.gid = -1;
 	info.uid = -1;
-	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-	if (cfg->ca_file && cfg->ca_file[0])
-		info.client_ssl_ca_filepath = cfg->ca_file;
 	f->ctx = lws_create_context(&info);
 	if (!f->ctx) {
 		snprintf(err, errlen, "cannot create the forwarder's websocket context");
@@ -823,15 +816,13 @@ int forward_parse_url(const char *url, struct forward_target *t, char *msg, size
 {
 	const char *p = url, *host, *end;
 	size_t hl;
-	long port;
-	bool tls = !strncmp(p, "wss://", 6);
+	long port = 80;
 
-	if (!tls && strncmp(p, "ws://", 5)) {
-		snprintf(msg, len, "url must be ws://host[:port][/path] or wss://host[:port][/path]");
+	if (strncmp(p, "ws://", 5)) {
+		snprintf(msg, len, "url must be ws://host[:port][/path]");
 		return -1;
 	}
-	host = p + (tls ? 6 : 5);
-	port = tls ? 443 : 80;
+	host = p + 5;
 	end = host + strcspn(host, ":/");
 	hl = (size_t)(end - host);
 	if (hl < 1 || hl > FORWARD_HOST_MAX) {
@@ -862,7 +853,6 @@ int forward_parse_url(const char *url, struct forward_target *t, char *msg, size
 	memcpy(t->host, host, hl);
 	t->host[hl] = '\0';
 	t->port = (uint16_t)port;
-	t->tls = tls;
 	snprintf(t->path, sizeof(t->path), "%s", *end ? end : "/rtc");
 	return 0;
 }
@@ -1178,11 +1168,9 @@ static json_t *slot_json(struct forward *f, const struct slot *s)
 	struct rtc_return_stats st;
 
 	if (s->cfg.host[0])
-		snprintf(url, sizeof(url), "%s://%s:%u%s", s->cfg.tls ? "wss" : "ws", s->cfg.host,
-			 s->cfg.port, s->cfg.path);
+		snprintf(url, sizeof(url), "ws://%s:%u%s", s->cfg.host, s->cfg.port, s->cfg.path);
 	else
-		snprintf(url, sizeof(url), "%s://%s:%u/rtc", f->cfg.self_tls ? "wss" : "ws",
-			 f->cfg.self_host, f->cfg.self_port);
+		snprintf(url, sizeof(url), "ws://%s:%u/rtc", f->cfg.self_host, f->cfg.self_port);
 	j = json_pack("{s:s,s:s,s:i,s:s,s:i,s:s,s:b}", "room", s->cfg.room, "url", url, "state",
 		      s->state, "state_name", forward_state_name(s->state), "error", s->error,
 		      "error_name", def ? def->name : "UNKNOWN", "connected",

@@ -66,7 +66,6 @@ struct forward_target {
 	char host[FORWARD_HOST_MAX + 1];
 	uint16_t port;
 	char path[64];		/* "/rtc" */
-	bool tls;		/* wss:// */
 };
 
 /* What a source room forwards. user: the id the forwarder joins the targets
@@ -87,8 +86,6 @@ struct forward_config {
 	uint32_t timeout_ms;		/* connect or answer within this */
 	char self_host[FORWARD_HOST_MAX + 1];	/* this airmixd's /rtc */
 	uint16_t self_port;
-	bool self_tls;			/* it serves HTTPS/WSS */
-	const char *ca_file;		/* wss:// targets' CAs; NULL or "": the system's */
 };
 
 /* Control thread. media may be NULL (every target then fails with
@@ -97,7 +94,7 @@ int forward_create(struct engine *e, struct rtc_media *media, const struct forwa
 		   struct forward **out, char *err, size_t errlen);
 void forward_destroy(struct forward *f);
 
-/* Parses "ws[s]://host[:port][/path]" into t (host, port, path, tls); 0 or -1 with
+/* Parses "ws://host[:port][/path]" into t (host, port, path); 0 or -1 with
  * msg. */
 int forward_parse_url(const char *url, struct forward_target *t, char *msg, size_t len);
 

@@ -64,17 +64,6 @@ def check_xruns(health, detail=""):
     return check("zero xruns", h.get("xruns") == 0, (h.get("xruns"), detail) if detail else h)
 
 
-def self_signed_cert(folder):
-    """A one-day self-signed certificate for 127.0.0.1 made with openssl:
-    (cert path, key path), or (None, openssl's complaint)."""
-    cert, key = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
-    p = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                        "-keyout", key, "-out", cert], capture_output=True, text=True,
-                       timeout=60)
-    return (cert, key) if p.returncode == 0 else (None, p.stderr)
-
-
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -151,7 +140,6 @@ class Airmixd:
         self.backend = backend
         self.extra_conf = extra_conf
         self.token = token
-        self.tls_context = None  # an ssl.SSLContext: request() speaks HTTPS
         self.preload_rtcheck = preload_rtcheck and os.environ.get("AIRMIX_NO_RTCHECK") != "1"
         self.port = free_port()
         self.url = "http://127.0.0.1:%d" % self.port
@@ -275,11 +263,7 @@ class Airmixd:
     def request(self, method, path, body=None, headers=None, timeout=10.0, token=None):
         """Returns (status, parsed JSON or raw text or None, response headers).
         body: dict/list (sent as JSON), str/bytes (sent as is) or None."""
-        if self.tls_context:
-            conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout,
-                                               context=self.tls_context)
-        else:
-            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         hdrs = dict(headers or {})
         tok = self.token if token is None else token
         if tok and "Authorization" not in hdrs:

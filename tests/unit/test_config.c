@@ -111,7 +111,6 @@ static const struct spec spec[] = {
 	{ "rtc", "forward_enabled", "bool", "", false, 0, 0, NULL, 0 },
 	{ "rtc", "forward_backoff_max_ms", "int", "ms", false, 250, 600000, NULL, 0 },
 	{ "rtc", "forward_timeout_ms", "int", "ms", false, 500, 120000, NULL, 0 },
-	{ "rtc", "forward_ca_file", "string", "", false, 0, 0, NULL, 0 },
 	{ "log", "level", "enum", "", true, 0, 0, "error,warning,info,debug", 0 },
 };
 #define SPEC_COUNT (sizeof(spec) / sizeof(spec[0]))
