@@ -42,9 +42,10 @@ struct clock_host {
 	void *user;
 	void (*process)(void *user, const struct clock_io *io);
 	/* late_ns: how long the late cycle took (jack: its own time), or how
-	 * far behind the clock fell (internal); 0 when the backend cannot tell
-	 * (alsa) */
-	void (*xrun)(void *user, int64_t late_ns);
+	 * far behind the clock fell (internal); wall_ns: the wall time from the
+	 * late cycle's start to now, at least late_ns. Both 0 when the backend
+	 * cannot tell (alsa). */
+	void (*xrun)(void *user, int64_t late_ns, int64_t wall_ns);
 	/* Before the first cycle and whenever the rate or period changes. Returns
 	 * 0, or a negative errno when the engine cannot run at that format. */
 	int (*format)(void *user, uint32_t rate, uint32_t period);

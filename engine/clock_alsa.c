@@ -480,7 +480,7 @@ static int alsa_recover(struct clock_backend *b, snd_pcm_t *pcm, int err)
 {
 	if (err != -EPIPE && err != -ESTRPIPE)
 		return err;
-	b->host.xrun(b->host.user, 0);
+	b->host.xrun(b->host.user, 0, 0);
 	err = snd_pcm_recover(pcm, err, 1);
 	if (err < 0 || !b->cap)
 		return err;

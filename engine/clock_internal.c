@@ -72,7 +72,7 @@ static void *clock_main(void *arg)
 		add_ns(&next, period_ns);
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (diff_ns(&now, &next) > catch_up_ns) {
-			b->host.xrun(b->host.user, diff_ns(&now, &next));
+			b->host.xrun(b->host.user, diff_ns(&now, &next), diff_ns(&now, &next));
 			next = now;
 			continue;
 		}

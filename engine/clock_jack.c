@@ -173,7 +173,7 @@ static int jack_process(jack_nframes_t nframes, void *arg)
 	struct clock_backend *b = arg;
 	const bool cpu = b->cpu_clock;
 	int64_t wall0 = clock_ns(CLOCK_MONOTONIC), cpu0 = cpu ? clock_ns(CLOCK_THREAD_CPUTIME_ID) : 0;
-	int64_t took;
+	int64_t took, wall;
 	struct clock_io io;
 	uint32_t i;
 
@@ -186,7 +186,7 @@ static int jack_process(jack_nframes_t nframes, void *arg)
 	io.inputs = b->in_bufs;
 	io.outputs = b->out_bufs;
 	b->host.process(b->host.user, &io);
-	took = clock_ns(CLOCK_MONOTONIC) - wall0;
+	took = wall = clock_ns(CLOCK_MONOTONIC) - wall0;
 	if (cpu) {
 		int64_t cpu_took = clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0;
 
@@ -194,7 +194,7 @@ static int jack_process(jack_nframes_t nframes, void *arg)
 	}
 	if (took * (int64_t)atomic_load_explicit(&b->rate, memory_order_relaxed) >
 	    (int64_t)nframes * 1000000000)
-		b->host.xrun(b->host.user, took);
+		b->host.xrun(b->host.user, took, wall);
 	return 0;
 }
 

@@ -118,6 +118,9 @@ struct engine {
 	_Atomic bool clock_lost;
 	_Atomic uint64_t xruns;
 	_Atomic int64_t xrun_worst_ns;	/* the longest late_ns since the last report */
+	struct {			/* xrun n lands in slot n % ENGINE_XRUN_LOG */
+		_Atomic int64_t began_ns, took_ns, wall_ns;
+	} xrun_log[ENGINE_XRUN_LOG];
 	_Atomic uint64_t command_ring_full;
 	struct timespec started;
 
@@ -592,12 +595,24 @@ static void host_process(void *user, const struct clock_io *io)
 	rt_process(&e->rt, io);
 }
 
-static void host_xrun(void *user, int64_t late_ns)
+/* Backend thread (RT): count the xrun and log when it began (a vDSO clock
+ * read). A reader racing a slot being rewritten may see a mixed entry: it
+ * is a diagnostic, never used for control. */
+static void host_xrun(void *user, int64_t late_ns, int64_t wall_ns)
 {
 	struct engine *e = user;
 	int64_t worst = atomic_load_explicit(&e->xrun_worst_ns, memory_order_relaxed);
+	uint64_t n = atomic_fetch_add_explicit(&e->xruns, 1, memory_order_relaxed);
+	struct timespec now;
 
-	atomic_fetch_add_explicit(&e->xruns, 1, memory_order_relaxed);
+	clock_gettime(CLOCK_REALTIME, &now);
+	atomic_store_explicit(&e->xrun_log[n % ENGINE_XRUN_LOG].began_ns,
+			      (int64_t)now.tv_sec * 1000000000 + now.tv_nsec - wall_ns,
+			      memory_order_relaxed);
+	atomic_store_explicit(&e->xrun_log[n % ENGINE_XRUN_LOG].took_ns, late_ns,
+			      memory_order_relaxed);
+	atomic_store_explicit(&e->xrun_log[n % ENGINE_XRUN_LOG].wall_ns, wall_ns,
+			      memory_order_relaxed);
 	while (late_ns > worst &&
 	       !atomic_compare_exchange_weak_explicit(&e->xrun_worst_ns, &worst, late_ns,
 						      memory_order_relaxed, memory_order_relaxed))
@@ -1000,6 +1015,23 @@ struct forward *engine_forward(struct engine *e)
 	return e->forward;
 }
 
+/* Any thread: the logged xruns, oldest first. */
+static void copy_recent_xruns(struct engine *e, struct engine_status *st)
+{
+	uint64_t first = st->xruns > ENGINE_XRUN_LOG ? st->xruns - ENGINE_XRUN_LOG : 0;
+
+	for (uint64_t n = first; n < st->xruns; n++) {
+		struct engine_xrun *x = &st->recent_xruns[st->n_recent_xruns++];
+
+		x->began_ns = atomic_load_explicit(&e->xrun_log[n % ENGINE_XRUN_LOG].began_ns,
+						   memory_order_relaxed);
+		x->took_ns = atomic_load_explicit(&e->xrun_log[n % ENGINE_XRUN_LOG].took_ns,
+						  memory_order_relaxed);
+		x->wall_ns = atomic_load_explicit(&e->xrun_log[n % ENGINE_XRUN_LOG].wall_ns,
+						  memory_order_relaxed);
+	}
+}
+
 void engine_get_status(struct engine *e, struct engine_status *st)
 {
 	struct timespec now;
@@ -1012,6 +1044,7 @@ void engine_get_status(struct engine *e, struct engine_status *st)
 	st->period = atomic_load(&e->period);
 	st->cycles = atomic_load(&e->rt.cycles);
 	st->xruns = atomic_load(&e->xruns);
+	copy_recent_xruns(e, st);
 	st->dsp_load = rt_load_float(&e->rt.load_bits);
 	st->dsp_load_avg = rt_load_float(&e->rt.load_avg_bits);
 	st->dsp_load_max = rt_load_float(&e->rt.load_max_bits);

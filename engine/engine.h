@@ -46,6 +46,15 @@ struct engine_options {
 	bool manual_clock;	/* offline backend stepped by engine_offline_run() only */
 };
 
+/* The last xruns are kept with their times, for the health reply. */
+#define ENGINE_XRUN_LOG 16
+
+struct engine_xrun {
+	int64_t began_ns;	/* CLOCK_REALTIME when the late cycle began */
+	int64_t took_ns;	/* its own time, as the backend counted it */
+	int64_t wall_ns;	/* its wall time, at least took_ns */
+};
+
 struct engine_status {
 	char clock[16];		/* backend name */
 	bool running;
@@ -54,6 +63,8 @@ struct engine_status {
 	uint32_t period;
 	uint64_t cycles;
 	uint64_t xruns;
+	uint32_t n_recent_xruns;	/* min(xruns, ENGINE_XRUN_LOG), oldest first */
+	struct engine_xrun recent_xruns[ENGINE_XRUN_LOG];
 	float dsp_load;		/* last cycle, fraction of the period */
 	float dsp_load_avg;	/* smoothed over about a second */
 	float dsp_load_max;	/* since start */

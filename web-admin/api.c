@@ -554,6 +554,22 @@ static int check_query(struct call *c)
 
 /* ---- handlers */
 
+/* The last xruns: when each began (Unix seconds), its own time and its wall
+ * time in ms. */
+static json_t *recent_xruns_json(const struct engine_status *st)
+{
+	json_t *a = json_array();
+
+	for (uint32_t i = 0; i < st->n_recent_xruns; i++) {
+		const struct engine_xrun *x = &st->recent_xruns[i];
+
+		json_array_append_new(a, json_pack("{s:f,s:f,s:f}", "began", x->began_ns * 1e-9,
+						   "took_ms", x->took_ns * 1e-6,
+						   "wall_ms", x->wall_ns * 1e-6));
+	}
+	return a;
+}
+
 static void get_health(struct call *c)
 {
 	const struct airmix_config *cfg = engine_config(c->e);
@@ -574,6 +590,7 @@ static void get_health(struct call *c)
 		      "dsp_load", (double)st.dsp_load, "dsp_load_avg", (double)st.dsp_load_avg,
 		      "dsp_load_max", (double)st.dsp_load_max, "uptime_s", st.uptime_s,
 		      "nodes", (int)st.nodes);
+	json_object_set_new(j, "recent_xruns", recent_xruns_json(&st));
 	json_object_set_new(j, "paths", json_pack("{s:s,s:s,s:s,s:s}", "data", cfg->data_dir,
 		"media", cfg->media_dir, "recordings", cfg->recordings_dir,
 		"history_db", cfg->history_db));

@@ -64,8 +64,12 @@ def test_endpoints(d, codes):
     check("health: 200", st == 200, st)
     keys = ["version", "clock", "running", "clock_lost", "rate", "period", "cycles", "xruns",
             "dsp_load", "dsp_load_avg", "dsp_load_max", "uptime_s", "nodes", "paths",
-            "history"]
+            "history", "recent_xruns"]
     check("health: every field", all(k in hl for k in keys), hl)
+    check("health: recent_xruns lists at most 16, each with its times",
+          isinstance(hl.get("recent_xruns"), list) and len(hl["recent_xruns"]) <= 16 and
+          len(hl["recent_xruns"]) == min(16, hl.get("xruns", -1)) and
+          all(set(x) == {"began", "took_ms", "wall_ms"} for x in hl["recent_xruns"]), hl)
     check("health: internal clock running at 48000/256",
           hl.get("clock") == "internal" and hl.get("running") is True
           and hl.get("rate") == 48000 and hl.get("period") == 256, hl)

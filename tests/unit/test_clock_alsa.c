@@ -119,11 +119,12 @@ static void fake_process(void *user, const struct clock_io *io)
 	atomic_fetch_add(&f->cycles, 1);
 }
 
-static void fake_xrun(void *user, int64_t late_ns)
+static void fake_xrun(void *user, int64_t late_ns, int64_t wall_ns)
 {
-	(void)late_ns;
 	struct fake *f = user;
 
+	(void)late_ns;
+	(void)wall_ns;
 	atomic_fetch_add(&f->xruns, 1);
 }
 

@@ -1,5 +1,7 @@
 /* test_xrun_report.c - an xrun on the internal clock is counted and
- * reported once, with how far the worst one ran over against the period.
+ * reported once, with how far the worst one ran over against the period,
+ * and logged with when it began and how long it took (the health reply's
+ * recent_xruns).
  *
  * A source stalls one cycle by spinning for 300 ms (beyond the clock's
  * 100 ms catch-up window) on the clock thread; the report must say so.
@@ -38,6 +40,14 @@ static double now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
 }
 
+static int64_t realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static void stall_render(void *state, float *const *out, uint32_t nframes)
 {
 	struct stall *s = state;
@@ -74,6 +84,9 @@ int main(void)
 	uint32_t id;
 	double worst = 0.0, period = 0.0;
 	const char *took;
+	struct engine_status st;
+	struct engine_xrun x;
+	int64_t armed_ns;
 
 	offline_config(&cfg, 48000, 256);
 	cfg.backend = BACKEND_INTERNAL;
@@ -84,6 +97,7 @@ int main(void)
 	}
 	CHECK(engine_subscribe(e, collect, &seen) == 0, "subscribed");
 	CHECK(engine_add_source(e, &src, &id) == 0, "a source that can stall");
+	armed_ns = realtime_ns();
 	atomic_store(&stall.armed, true);
 	for (int i = 0; i < 200 && !atomic_load(&stall.done); i++)
 		nanosleep(&(struct timespec){ .tv_nsec = 10000000 }, NULL);
@@ -100,6 +114,15 @@ int main(void)
 	      "the report says how long: \"%s\"", seen.message);
 	CHECK(worst >= STALL_MS - 110 && worst < 10 * STALL_MS && period > 5.25 && period < 5.45,
 	      "behind by %.1f ms against a %.2f ms period", worst, period);
+	engine_get_status(e, &st);
+	CHECK(st.n_recent_xruns == 1 && st.xruns == 1, "the xrun is logged (%u of %llu)",
+	      st.n_recent_xruns, (unsigned long long)st.xruns);
+	x = st.recent_xruns[0];
+	CHECK(x.took_ns == x.wall_ns && x.took_ns >= (STALL_MS - 110) * 1000000LL,
+	      "logged with its time: took %lld ns, wall %lld ns", (long long)x.took_ns,
+	      (long long)x.wall_ns);
+	CHECK(x.began_ns >= armed_ns && x.began_ns + x.wall_ns <= realtime_ns(),
+	      "and when it began: %.3f s after arming", (x.began_ns - armed_ns) * 1e-9);
 	engine_unsubscribe(e, collect, &seen);
 	engine_destroy(e);
 	return CHECK_DONE();
