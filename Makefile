@@ -57,6 +57,7 @@ BENCH_SRCS := $(sort $(wildcard tests/bench/bench_*.c))
 BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%)
 INTEGRATION := $(sort $(wildcard tests/integration/test_*.sh tests/integration/test_*.py))
 RTCHECK := $(BUILD)/librtcheck.so
+STALLWATCH := $(BUILD)/stallwatch
 
 all: $(BUILD)/airmixd $(BUILD)/airmixctl
 
@@ -94,7 +95,12 @@ $(RTCHECK): tests/rtcheck/rtcheck.c
 	$(call say,SHLIB,$@)$(CC) -std=c11 -Wall -Wextra -D_GNU_SOURCE -O2 -g -fPIC -shared \
 		-pthread -o $@ $< -ldl
 
-tests-build: all $(UNIT_BINS) $(BENCH_BINS) $(RTCHECK)
+# The stall witness is never sanitized either: its timing is the point.
+$(STALLWATCH): tests/stallwatch/stallwatch.c
+	@mkdir -p $(dir $@)
+	$(call say,TOOL,$@)$(CC) -std=c11 -Wall -Wextra -D_GNU_SOURCE -O2 -g -pthread -o $@ $<
+
+tests-build: all $(UNIT_BINS) $(BENCH_BINS) $(RTCHECK) $(STALLWATCH)
 
 # ---- fuzzing: each harness is built with clang in $(BUILD)-fuzz/ and runs
 # FUZZ_SECONDS from a copy of its seed corpus tests/fuzz/corpus/NAME/ (new

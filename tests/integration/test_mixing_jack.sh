@@ -29,6 +29,7 @@ inputs = 0
 port = $port
 CONF
 
+stallwatch_start "$dir/stalls.log"
 check "jackd starts" jack_start "$server" "$dir/jackd.log"
 if [ -z "${AIRMIX_NO_RTCHECK:-}" ] && [ -f "$SHIM" ]; then
 	LD_PRELOAD="$SHIM" AIRMIX_RTCHECK_LOG="$dir/rtcheck.log" "$AIRMIXD" --config "$dir/airmix.conf" \
@@ -68,7 +69,7 @@ jingle_rows() {	# the history writer batches: poll until the FINISHED row is the
 	[ "$rows" = "preloaded playing finished" ]
 }
 check "history of the jingle, in order" wait_for 5 jingle_rows
-check_timing_eq "no xruns of airmix's own" 0 "$(curl -s "$url/health" | field xruns)"
+check_timing_eq "no xruns of airmix's own" 0 "$(own_xruns "$url" "$dir/stalls.log")"
 stop_pid "$pid"
 if [ -z "${AIRMIX_NO_RTCHECK:-}" ] && [ -f "$SHIM" ]; then
 	check "no RT-safety violations" test ! -s "$dir/rtcheck.log"

@@ -41,6 +41,18 @@ check_timing_eq() {	# check_timing_eq "description" expected actual
 	check_eq "$@"
 }
 
+# The stall witness (tests/lib/stalls.py): started before the daemon under
+# test, it lets own_xruns excuse the xruns a machine stall explains.
+stallwatch_start() {	# stallwatch_start LOG
+	[ -z "${AIRMIX_SANITIZER:-}" ] && [ -x "$BIN/stallwatch" ] || return 0
+	"$BIN/stallwatch" "$1" &
+	track_pid $!
+}
+
+own_xruns() {	# own_xruns URL LOG: prints the xruns no witnessed stall explains
+	curl -s --max-time 5 "$1/health" | $PY "$TOP/tests/lib/stalls.py" "$2"
+}
+
 check_eq() {	# check_eq "description" expected actual
 	if [ "$2" = "$3" ]; then
 		_passed=$((_passed + 1))
