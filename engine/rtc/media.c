@@ -7,18 +7,21 @@
  * bound to bind_address, and a source node of kind "remote" in the graph
  * whose render callback reads the track's PCM ring (track.h).
  *
- * One media thread does everything off RT, under the media lock. It waits
- * on an epoll set of the track sockets and an eventfd (API wake-ups) and
- * reads every datagram waiting as it arrives (bounded per socket), binds it
- * to the track (SSRC and source address, latched on the first packet when
- * the publisher did not name them; one dynamic payload type) and hands it
- * to the track. Every 5 ms (a pass) it tops up every track's PCM ring to
+ * One media thread does everything off RT, under the media lock, in passes
+ * every 5 ms; between passes it sleeps on an eventfd (API wake-ups) with a
+ * timeout, never woken by a datagram: a wake-up per arrival would cost
+ * tracks x 50 wake-ups a second. A pass asks an epoll set of the track
+ * sockets (timeout 0) which hold datagrams, reads them in batches
+ * (recvmmsg, bounded per socket), each with the kernel's arrival time
+ * (SO_TIMESTAMPNS, so the jitter estimate never sees the pass's pacing),
+ * binds each to the track (SSRC and source address, latched on the first
+ * packet when the publisher did not name them; one dynamic payload type)
+ * and hands it to the track. Then it tops up every track's PCM ring to
  * what the engine will pull before the next pass (two periods and 10 ms),
- * then encodes and sends every return's whole frames (mixminus.h): passes
- * are paced, not run per datagram, so their cost does not grow with tracks
- * times arrivals; with no track and no return it sleeps until a datagram or
- * an API call. Whatever does not belong to a track is dropped, counted,
- * and reported at most every 10 s per track (ENGINE_RTP_DROPPED).
+ * and encodes and sends every return's whole frames (mixminus.h). With no
+ * track and no return it sleeps until an API call. Whatever does not
+ * belong to a track is dropped, counted, and reported at most every 10 s
+ * per track (ENGINE_RTP_DROPPED).
  *
  * API calls take the same lock, so they wait at most one pass. The lock is
  * never held while calling out of this layer except into the engine's node
@@ -39,6 +42,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -58,6 +62,7 @@
 
 #define PASS_MS 5
 #define RECV_BURST 256		/* datagrams read per socket and pass */
+#define RECV_BATCH 8		/* datagrams per recvmmsg call */
 #define DATAGRAM_MAX 2048
 #define REPORT_EVERY_S 10.0
 #define RETURN_RING_S 1		/* tap ring of a return */
@@ -104,8 +109,8 @@ struct rtc_media {
 	bool quit;
 	uint64_t passes;
 	uint64_t sync_until;	/* rtc_media_sync: pass at once until this many passes */
-	int epfd;
-	int wake_fd;
+	int epfd;			/* the track sockets */
+	int wake_fd;			/* API calls wake the media thread */
 	int send_fd[2];			/* unbound-port senders: IPv4, IPv6 */
 	struct media_track **tracks;
 	uint32_t n_tracks, cap_tracks;
@@ -123,6 +128,14 @@ static double now_s(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double realtime_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
@@ -253,23 +266,64 @@ static void receive_datagram(struct media_track *mt, const uint8_t *buf, size_t 
 	track_receive(mt->t, &p, (uint32_t)(uint64_t)(now * TRACK_RTP_RATE), now);
 }
 
-static void drain_socket(struct media_track *mt, double now)
+/* When a datagram arrived on the monotonic clock, from its SO_TIMESTAMPNS
+ * (realtime) control message; now when it has none or it lies ahead. */
+static double arrival_time(struct msghdr *h, double now, double realtime_now)
 {
-	uint8_t buf[DATAGRAM_MAX];
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
+		struct timespec ts;
+		double ago;
 
-	for (int i = 0; i < RECV_BURST; i++) {
-		struct sockaddr_storage from;
-		socklen_t flen = sizeof(from);
-		ssize_t n = recvfrom(mt->fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC,
-				     (struct sockaddr *)&from, &flen);
-
-		if (n < 0)
-			break;	/* EAGAIN: drained; other errors are per-datagram (ICMP) */
-		if ((size_t)n > sizeof(buf)) {
-			mt->dropped++;	/* truncated: never RTP/Opus we can use */
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS)
 			continue;
+		memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+		ago = realtime_now - ((double)ts.tv_sec + ts.tv_nsec * 1e-9);
+		return ago > 0.0 ? now - ago : now;
+	}
+	return now;
+}
+
+/* Reads what a ready socket holds, RECV_BATCH datagrams a call; a short
+ * batch means drained (what comes after waits for the next pass). */
+static void drain_socket(struct media_track *mt)
+{
+	uint8_t bufs[RECV_BATCH][DATAGRAM_MAX];
+	union {
+		char buf[CMSG_SPACE(sizeof(struct timespec))];
+		struct cmsghdr align;
+	} control[RECV_BATCH];
+	struct sockaddr_storage from[RECV_BATCH];
+	struct iovec iov[RECV_BATCH];
+	struct mmsghdr msgs[RECV_BATCH];
+
+	for (int got = 0; got < RECV_BURST;) {
+		int n;
+		double now, realtime_now;
+
+		for (int i = 0; i < RECV_BATCH; i++) {
+			iov[i] = (struct iovec){ .iov_base = bufs[i], .iov_len = DATAGRAM_MAX };
+			msgs[i].msg_hdr = (struct msghdr){
+				.msg_name = &from[i], .msg_namelen = sizeof(from[i]),
+				.msg_iov = &iov[i], .msg_iovlen = 1,
+				.msg_control = control[i].buf, .msg_controllen = sizeof(control[i].buf),
+			};
 		}
-		receive_datagram(mt, buf, (size_t)n, &from, now);
+		n = recvmmsg(mt->fd, msgs, RECV_BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0)
+			return;	/* EAGAIN: drained; other errors are per-datagram (ICMP) */
+		now = now_s();
+		realtime_now = realtime_s();
+		for (int i = 0; i < n; i++) {
+			if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+				mt->dropped++;	/* truncated: never RTP/Opus we can use */
+				continue;
+			}
+			receive_datagram(mt, bufs[i], msgs[i].msg_len, &from[i],
+					 arrival_time(&msgs[i].msg_hdr, now, realtime_now));
+		}
+		got += n;
+		if (n < RECV_BATCH)
+			return;
 	}
 }
 
@@ -369,21 +423,24 @@ static uint32_t ring_target(const struct rtc_media *m)
 	return 2 * m->period + m->rate / 100;
 }
 
-/* Reads what the sockets epoll named hold. */
-static void receive_ready(struct rtc_media *m, const struct epoll_event *ev, int n, double now)
+/* Reads every track socket that holds datagrams. epoll is level-triggered:
+ * a socket left with more than RECV_BURST comes back in the next round. */
+static void receive_ready(struct rtc_media *m)
 {
-	for (int i = 0; i < n; i++) {
-		struct media_track *mt;
+	struct epoll_event ev[64];
+	uint32_t rounds = m->n_tracks / 64 + 1;
 
-		if (ev[i].data.u32 == 0) {
-			uint64_t v;
+	for (uint32_t r = 0; r < rounds; r++) {
+		int n = epoll_wait(m->epfd, ev, 64, 0);
 
-			(void)!read(m->wake_fd, &v, sizeof(v));
-			continue;
+		for (int i = 0; i < n; i++) {
+			struct media_track *mt = find_track(m, ev[i].data.u32);
+
+			if (mt)
+				drain_socket(mt);
 		}
-		mt = find_track(m, ev[i].data.u32);
-		if (mt)
-			drain_socket(mt, now);
+		if (n < 64)
+			return;
 	}
 }
 
@@ -398,43 +455,58 @@ static void pump_all(struct rtc_media *m, double now)
 		pump_return(m, m->returns[i], now);
 }
 
-/* Datagrams are read as they arrive; the pumps run every PASS_MS (at once
- * while rtc_media_sync waits), not once per datagram: with hundreds of
- * tracks a pass per arrival would cost tracks x arrivals. */
+/* Sleeps until an API call, or the next pass when there is one to run. */
+static void wait_for_pass(struct rtc_media *m, double until, bool pass_due)
+{
+	struct pollfd pfd = { .fd = m->wake_fd, .events = POLLIN };
+	double wait = until - now_s();
+	struct timespec ts = { .tv_sec = 0, .tv_nsec = 0 };
+
+	if (wait > 0.0) {
+		ts.tv_sec = (time_t)wait;
+		ts.tv_nsec = (long)((wait - (double)ts.tv_sec) * 1e9);
+	}
+	if (ppoll(&pfd, 1, pass_due ? &ts : NULL, NULL) > 0) {
+		uint64_t v;
+
+		(void)!read(m->wake_fd, &v, sizeof(v));
+	}
+}
+
+/* A pass every PASS_MS (at once while rtc_media_sync waits): read what the
+ * sockets hold, top up the tracks, send the returns. */
 static void *media_main(void *arg)
 {
 	struct rtc_media *m = arg;
-	struct epoll_event ev[64];
-	double next_pump = 0.0;
-	int timeout = 0;
+	double next_pass = now_s();
 
 	(void)!pthread_setname_np(pthread_self(), "airmix-media");
 	/* ahead of ordinary threads, never real-time (a flood of datagrams must
 	 * not starve the machine); without the right, run as is */
 	(void)!setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), MEDIA_NICE);
 	for (;;) {
-		int n = epoll_wait(m->epfd, ev, 64, timeout);
 		double now = now_s();
+		bool idle, syncing;
 
 		pthread_mutex_lock(&m->lock);
 		if (m->quit) {
 			pthread_mutex_unlock(&m->lock);
 			break;
 		}
-		receive_ready(m, ev, n > 0 ? n : 0, now);
-		if (now >= next_pump || m->passes < m->sync_until) {
+		if (now >= next_pass || m->passes < m->sync_until) {
+			receive_ready(m);
 			pump_all(m, now);
 			m->passes++;
-			next_pump = now + PASS_MS * 1e-3;
+			/* keep the phase; after a stall, start again from now */
+			next_pass = next_pass + PASS_MS * 1e-3 > now ? next_pass + PASS_MS * 1e-3
+								     : now + PASS_MS * 1e-3;
 			pthread_cond_broadcast(&m->pass_cond);
 		}
-		if (m->passes < m->sync_until)
-			timeout = 0;
-		else if (!m->n_tracks && !m->n_returns)
-			timeout = -1;	/* nothing to pump: sleep until a datagram or a call */
-		else
-			timeout = (int)ceil((next_pump - now) * 1e3);
+		syncing = m->passes < m->sync_until;
+		idle = !m->n_tracks && !m->n_returns;
 		pthread_mutex_unlock(&m->lock);
+		if (!syncing)
+			wait_for_pass(m, next_pass, !idle);
 	}
 	return NULL;
 }
@@ -514,7 +586,6 @@ int rtc_media_create(struct engine *e, struct rtc_media **out, char *err, size_t
 {
 	const struct airmix_config *cfg = engine_config(e);
 	struct engine_status st;
-	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = 0 };
 	struct rtc_media *m;
 	int ret;
 
@@ -543,7 +614,7 @@ int rtc_media_create(struct engine *e, struct rtc_media **out, char *err, size_t
 	m->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	m->send_fd[0] = open_sender(m, AF_INET);
 	m->send_fd[1] = open_sender(m, AF_INET6);
-	if (m->epfd < 0 || m->wake_fd < 0 || epoll_ctl(m->epfd, EPOLL_CTL_ADD, m->wake_fd, &ev) < 0) {
+	if (m->epfd < 0 || m->wake_fd < 0) {
 		ret = -errno;
 		snprintf(err, errlen, "cannot set up the media thread's epoll: %s", strerror(errno));
 		goto out_fail;
@@ -642,7 +713,7 @@ static int open_track_socket(struct rtc_media *m, uint16_t *port)
 	for (uint32_t k = 0; k < count; k++) {
 		uint32_t p = m->next_port + 2 * k;
 		struct sockaddr_storage a = m->bind;
-		int fd, rcvbuf = 1 << 20;
+		int fd, rcvbuf = 1 << 20, on = 1;
 
 		if (p > hi)
 			p = lo + (p - lo) % (2 * count);
@@ -652,6 +723,7 @@ static int open_track_socket(struct rtc_media *m, uint16_t *port)
 		set_port(&a, (uint16_t)p);
 		if (bind(fd, (const struct sockaddr *)&a, m->bind_len) == 0) {
 			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+			setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on));
 			*port = (uint16_t)p;
 			/* next time start after it: a port just freed is not reused at once */
 			m->next_port = p + 2 > hi ? lo : p + 2;
