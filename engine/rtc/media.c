@@ -66,6 +66,7 @@
 #define DATAGRAM_MAX 2048
 #define REPORT_EVERY_S 10.0
 #define RETURN_RING_S 1		/* tap ring of a return */
+#define RETURNS_BETWEEN_TOP_UPS 4	/* under 1 ms of encoding here */
 #define TRACK_RING_FRAMES 16384u
 #define DEFAULT_PT 111
 #define MEDIA_NICE -10
@@ -444,15 +445,28 @@ static void receive_ready(struct rtc_media *m)
 	}
 }
 
-/* Tops up every track's ring and sends every return's whole frames. */
+/* Tops up every track's ring (a track already full costs a fill check). */
+static void top_up_tracks(struct rtc_media *m)
+{
+	for (uint32_t i = 0; i < m->n_tracks; i++)
+		track_pump(m->tracks[i]->t, ring_target(m));
+}
+
+/* Tops up every track's ring and sends every return's whole frames. All
+ * returns' frames complete in the same pass (they tap the same bus), and
+ * encoding them takes over 10 ms at 64 returns here: the tracks are topped
+ * up again after every RETURNS_BETWEEN_TOP_UPS returns, so that the burst
+ * never starves them. */
 static void pump_all(struct rtc_media *m, double now)
 {
-	for (uint32_t i = 0; i < m->n_tracks; i++) {
-		track_pump(m->tracks[i]->t, ring_target(m));
+	top_up_tracks(m);
+	for (uint32_t i = 0; i < m->n_tracks; i++)
 		report_track(m, m->tracks[i], now);
-	}
-	for (uint32_t i = 0; i < m->n_returns; i++)
+	for (uint32_t i = 0; i < m->n_returns; i++) {
 		pump_return(m, m->returns[i], now);
+		if ((i + 1) % RETURNS_BETWEEN_TOP_UPS == 0 && i + 1 < m->n_returns)
+			top_up_tracks(m);
+	}
 }
 
 /* Sleeps until an API call, or the next pass when there is one to run. */
