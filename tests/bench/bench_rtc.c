@@ -16,9 +16,11 @@
  * the difference between the run with returns and the same run without.
  * "caller %core" is the whole cost divided by the callers, the engine's own
  * running cost included (what a bridge with n callers takes per caller).
- * Per core is the marginal figure: 1 / (the CPU one more track or return
- * adds, between this row and the one before); the first row, one caller,
- * shows the engine's running cost.
+ * Each row is the median of REPEATS runs (this VM's CPU accounting is noisy:
+ * one 10 s run now and then comes out half again as costly). What one
+ * more track or return costs is the least-squares slope over all rows; per
+ * core is 1 / that slope. The first row, one caller, shows the engine's
+ * running cost.
  *
  * Threads: main (the sender, the sink), the clock thread, the media
  * thread and the engine's helpers.
@@ -45,6 +47,8 @@
 #define FRAME 960
 #define PACKETS 50		/* one second of pre-encoded audio, looped */
 #define SECONDS 10
+#define REPEATS 3
+#define ROWS 4
 
 struct encoded {
 	uint8_t data[PACKETS][400];
@@ -171,11 +175,45 @@ static struct cost run(const struct encoded *enc, uint32_t n, bool returns, int 
 	return cost;
 }
 
+static int by_airmix(const void *a, const void *b)
+{
+	const struct cost *x = a, *y = b;
+
+	return (x->airmix > y->airmix) - (x->airmix < y->airmix);
+}
+
+/* The median of REPEATS runs, by airmix's own cost. */
+static struct cost median_run(const struct encoded *enc, uint32_t n, bool returns, int port_base)
+{
+	struct cost runs[REPEATS];
+
+	for (int r = 0; r < REPEATS; r++)
+		runs[r] = run(enc, n, returns, port_base);
+	qsort(runs, REPEATS, sizeof(runs[0]), by_airmix);
+	return runs[REPEATS / 2];
+}
+
+/* Least-squares slope of y over x. */
+static double slope(const double *x, const double *y, int n)
+{
+	double mx = 0.0, my = 0.0, sxy = 0.0, sxx = 0.0;
+
+	for (int i = 0; i < n; i++) {
+		mx += x[i] / n;
+		my += y[i] / n;
+	}
+	for (int i = 0; i < n; i++) {
+		sxy += (x[i] - mx) * (y[i] - my);
+		sxx += (x[i] - mx) * (x[i] - mx);
+	}
+	return sxx > 0.0 ? sxy / sxx : 0.0;
+}
+
 int main(void)
 {
 	static struct encoded enc;
-	const uint32_t counts[] = { 1, 8, 32, 64 };
-	double prev_in = 0.0, prev_ret = 0.0;
+	const uint32_t counts[ROWS] = { 1, 8, 32, 64 };
+	double xs[ROWS], in_cost[ROWS], ret_cost[ROWS], track, ret;
 	struct airmix_config cfg;
 	int base = 30000 + 2 * (int)((unsigned)getpid() % 2000);
 
@@ -187,21 +225,26 @@ int main(void)
 	printf("# airmix's own CPU per second of audio (the media thread, the engine's threads, "
 	       "the mixing cycles);\n# in brackets the whole process, with the benchmark's "
 	       "senders and sink\n");
-	printf("%8s %12s %12s %14s %12s %12s %16s\n", "callers", "in %core", "tracks/core",
-	       "+returns %core", "returns/core", "caller %core", "(process/caller)");
-	for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+	printf("# each row: the median of %d runs of %d s\n", REPEATS, SECONDS);
+	printf("%8s %12s %14s %12s %16s\n", "callers", "in %core", "+returns %core",
+	       "caller %core", "(process/caller)");
+	for (int c = 0; c < ROWS; c++) {
 		uint32_t n = counts[c];
-		struct cost in = run(&enc, n, false, base), both = run(&enc, n, true, base);
-		double track = c ? (in.airmix - prev_in) / (n - counts[c - 1]) : 0.0;
-		double ret = c ? ((both.airmix - in.airmix) - prev_ret) / (n - counts[c - 1]) : 0.0;
+		struct cost in = median_run(&enc, n, false, base);
+		struct cost both = median_run(&enc, n, true, base);
 
-		printf("%8u %11.2f%% %12.0f %13.2f%% %12.0f %11.3f%% %15.3f%%\n", n,
-		       100.0 * in.airmix, track > 0 ? 1.0 / track : 0.0,
-		       100.0 * both.airmix, ret > 0 ? 1.0 / ret : 0.0, 100.0 * both.airmix / n,
-		       100.0 * both.process / n);
+		xs[c] = n;
+		in_cost[c] = in.airmix;
+		ret_cost[c] = both.airmix - in.airmix;
+		printf("%8u %11.2f%% %13.2f%% %11.3f%% %15.3f%%\n", n, 100.0 * in.airmix,
+		       100.0 * both.airmix, 100.0 * both.airmix / n, 100.0 * both.process / n);
 		fflush(stdout);
-		prev_in = in.airmix;
-		prev_ret = both.airmix - in.airmix;
 	}
+	track = slope(xs, in_cost, ROWS);
+	ret = slope(xs, ret_cost, ROWS);
+	printf("# one more received track: %.3f %% of a core (%.0f per core)\n", 100.0 * track,
+	       track > 0.0 ? 1.0 / track : 0.0);
+	printf("# one more mix-minus return: %.3f %% of a core (%.0f per core)\n", 100.0 * ret,
+	       ret > 0.0 ? 1.0 / ret : 0.0);
 	return 0;
 }
