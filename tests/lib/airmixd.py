@@ -192,7 +192,7 @@ class Airmixd:
             env["LD_PRELOAD"] = shim
             env["AIRMIX_RTCHECK_LOG"] = self.rtcheck_log
         self.rtcheck_active = "LD_PRELOAD" in env and env["LD_PRELOAD"] == shim
-        if not os.environ.get("AIRMIX_SANITIZER"):
+        if not os.environ.get("AIRMIX_SANITIZER") and not self.stallwatch:
             self.stallwatch = stalls.StallWatch(self.stall_log, BIN).start()
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
@@ -202,6 +202,7 @@ class Airmixd:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                self.stop()
                 raise RuntimeError("airmixd exited with %s: %s" % (self.proc.returncode,
                                                                   self.log_text()[-2000:]))
             try:
@@ -228,9 +229,11 @@ class Airmixd:
         check("airmixd exits cleanly", self.stop() == 0, self.log_text()[-2000:])
 
     def stop(self):
-        """SIGTERM, then SIGKILL after 5 s. Returns the exit status."""
+        """SIGTERM, then SIGKILL after 5 s, and the stall witness. Returns
+        the exit status."""
         if self.stallwatch:
             self.stallwatch.stop()
+            self.stallwatch = None
         if not self.proc:
             return None
         if self.proc.poll() is None:

@@ -15,7 +15,8 @@
  *
  * The first line is "fifo yes" or "fifo no": without SCHED_FIFO a late
  * wake-up may be ordinary preemption, so the suites excuse nothing then.
- * Runs until SIGTERM or SIGINT; output is line-buffered.
+ * Runs until SIGTERM or SIGINT, or until its parent (the suite) exits;
+ * output is line-buffered.
  *
  * Usage: stallwatch OUTFILE
  *
@@ -29,6 +30,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -118,6 +120,9 @@ int main(int argc, char **argv)
 	sigaddset(&stop, SIGTERM);
 	sigaddset(&stop, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);	/* inherited by the watchers */
+	/* a suite that dies without stopping us must not leave us running */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() == 1)
+		return 1;
 	if (n_cpus < 1 || n_cpus > MAX_CPUS)
 		n_cpus = 1;
 	/* Decide FIFO on the first CPU, so that the first line comes first. */
