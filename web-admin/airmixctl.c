@@ -374,6 +374,29 @@ static const char *str(const json_t *obj, const char *key)
 
 /* ---- commands */
 
+/* One row per logged xrun: "xrun.N  HH:MM:SS.mmm took X ms (wall Y ms)". */
+static void xrun_rows(struct table *t, const json_t *xruns)
+{
+	size_t i;
+	json_t *x;
+
+	json_array_foreach(xruns, i, x) {
+		double began = json_number_value(json_object_get(x, "began"));
+		time_t s = (time_t)began;
+		struct tm tm;
+		char key[32], when[16], row[96];
+
+		localtime_r(&s, &tm);
+		strftime(when, sizeof(when), "%H:%M:%S", &tm);
+		snprintf(key, sizeof(key), "xrun.%zu", i + 1);
+		snprintf(row, sizeof(row), "%s.%03d took %.1f ms (wall %.1f ms)", when,
+			 (int)((began - (double)s) * 1000.0),
+			 json_number_value(json_object_get(x, "took_ms")),
+			 json_number_value(json_object_get(x, "wall_ms")));
+		table_row(t, key, row);
+	}
+}
+
 static int cmd_health(const struct ctl *c)
 {
 	const char *keys[] = { "version", "clock", "running", "clock_lost", "rate", "period",
@@ -414,6 +437,7 @@ static int cmd_health(const struct ctl *c)
 		  fmt_num(json_object_get(sub, "rows_written"), "%.0f", buf, sizeof(buf)));
 	table_row(t, "history.rows_dropped",
 		  fmt_num(json_object_get(sub, "rows_dropped"), "%.0f", buf, sizeof(buf)));
+	xrun_rows(t, json_object_get(r, "recent_xruns"));
 	table_print(t);
 out:
 	json_decref(r);

@@ -60,6 +60,17 @@ run --json health
 check_eq "health --json is the server's json" "internal 48000" \
 	"$(json_get 'd["clock"], d["rate"]' <<<"$out" | tr -d "(),'")"
 
+# a 400 ms stop of the whole daemon is one xrun on the internal clock (over its
+# 100 ms catch-up), listed with its time
+kill -STOP "$pid"
+sleep 0.4
+kill -CONT "$pid"
+one_xrun() { [ "$(curl -sf "$URL/api/v1/health" | json_get 'd["xruns"]')" = 1 ]; }
+check "a 400 ms SIGSTOP counts one xrun" wait_for 5 one_xrun
+run health
+check "health lists it with its time" grep -Eq \
+	'^xrun\.1 +[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3} took [0-9.]+ ms \(wall [0-9.]+ ms\)$' <<<"$out"
+
 run graph
 check "graph table has a header and both buses" \
 	test "$rc" = 0 -a -n "$(echo "$out" | grep -E '^ID +NAME +KIND')" \
