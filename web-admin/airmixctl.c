@@ -381,7 +381,7 @@ static void xrun_rows(struct table *t, const json_t *xruns)
 	json_t *x;
 
 	json_array_foreach(xruns, i, x) {
-		double began = json_number_value(json_object_get(x, "began"));
+		double began = json_number_value(json_object_get(x, "began_us")) * 1e-6;
 		time_t s = (time_t)began;
 		struct tm tm;
 		char key[32], when[16], row[96];

@@ -554,8 +554,9 @@ static int check_query(struct call *c)
 
 /* ---- handlers */
 
-/* The last xruns: when each began (Unix seconds), its own time and its wall
- * time in ms. */
+/* The last xruns: when each began (Unix microseconds, an integer: reals
+ * leave with API_REAL_PRECISION digits), its own time and its wall time in
+ * ms. */
 static json_t *recent_xruns_json(const struct engine_status *st)
 {
 	json_t *a = json_array();
@@ -563,7 +564,8 @@ static json_t *recent_xruns_json(const struct engine_status *st)
 	for (uint32_t i = 0; i < st->n_recent_xruns; i++) {
 		const struct engine_xrun *x = &st->recent_xruns[i];
 
-		json_array_append_new(a, json_pack("{s:f,s:f,s:f}", "began", x->began_ns * 1e-9,
+		json_array_append_new(a, json_pack("{s:I,s:f,s:f}", "began_us",
+						   (json_int_t)(x->began_ns / 1000),
 						   "took_ms", x->took_ns * 1e-6,
 						   "wall_ms", x->wall_ns * 1e-6));
 	}

@@ -62,11 +62,15 @@ check_eq "health --json is the server's json" "internal 48000" \
 
 # a 400 ms stop of the whole daemon is one xrun on the internal clock (over its
 # 100 ms catch-up), listed with its time
+stopped=$(date +%s%N)
 kill -STOP "$pid"
 sleep 0.4
 kill -CONT "$pid"
 one_xrun() { [ "$(curl -sf "$URL/api/v1/health" | json_get 'd["xruns"]')" = 1 ]; }
 check "a 400 ms SIGSTOP counts one xrun" wait_for 5 one_xrun
+began=$(curl -sf "$URL/api/v1/health" | json_get 'd["recent_xruns"][0]["began_us"]')
+gap=$(( ${began:-0} - stopped / 1000 ))
+check "its logged start is the stop's, within 100 ms ($gap us later)" test "$gap" -ge -20000 -a "$gap" -le 100000
 run health
 check "health lists it with its time" grep -Eq \
 	'^xrun\.1 +[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3} took [0-9.]+ ms \(wall [0-9.]+ ms\)$' <<<"$out"

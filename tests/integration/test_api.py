@@ -69,7 +69,7 @@ def test_endpoints(d, codes):
     check("health: recent_xruns lists at most 16, each with its times",
           isinstance(hl.get("recent_xruns"), list) and len(hl["recent_xruns"]) <= 16 and
           len(hl["recent_xruns"]) == min(16, hl.get("xruns", -1)) and
-          all(set(x) == {"began", "took_ms", "wall_ms"} for x in hl["recent_xruns"]), hl)
+          all(set(x) == {"began_us", "took_ms", "wall_ms"} for x in hl["recent_xruns"]), hl)
     check("health: internal clock running at 48000/256",
           hl.get("clock") == "internal" and hl.get("running") is True
           and hl.get("rate") == 48000 and hl.get("period") == 256, hl)

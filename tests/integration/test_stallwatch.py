@@ -51,7 +51,8 @@ def witness_sees_a_stall(tmp):
 
 def health(xruns, logged):
     return {"xruns": xruns, "rate": 48000, "period": 256,
-            "recent_xruns": [{"began": b, "took_ms": t, "wall_ms": w} for b, t, w in logged]}
+            "recent_xruns": [{"began_us": int(b * 1e6), "took_ms": t, "wall_ms": w}
+                             for b, t, w in logged]}
 
 
 def write(tmp, name, text):

@@ -83,7 +83,8 @@ def judge(health, witness_path):
     own = max(0, xruns - len(logged))
     lines = ["%d xrun(s) without a logged time" % own] if own else []
     for x in logged:
-        began, ended = x["began"], x["began"] + x["wall_ms"] / 1000.0
+        began = x["began_us"] / 1e6
+        ended = began + x["wall_ms"] / 1000.0
         over_ms = x["took_ms"] - period_ms
         seen_ms = 0.0
         for spans in stalls.values():
