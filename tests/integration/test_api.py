@@ -18,6 +18,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import stalls  # noqa: E402
 from airmixd import Airmixd, check, finish  # noqa: E402
 
 import websockets  # noqa: E402
@@ -597,8 +598,12 @@ def test_many_subscribers(d):
     while h1["web"]["ws_clients"] and time.monotonic() < deadline:
         time.sleep(0.1)
         h1 = d.get("/api/v1/health")[1]
-    check("no xruns while %d subscribers were served (%d -> %d)"
-          % (SUBSCRIBERS, xruns0, h1["xruns"]), h1["xruns"] == xruns0, h1["xruns"])
+    # an xrun is excused only when the stall witness saw the machine cause it
+    own, why = stalls.judge(h1, d.stall_log) if xruns0 == 0 else (h1["xruns"] - xruns0, [])
+    for line in why:
+        print("# " + line, flush=True)
+    check("no xruns of airmix's own while %d subscribers were served (%d -> %d)"
+          % (SUBSCRIBERS, xruns0, h1["xruns"]), own == 0, h1["xruns"])
     check("the server counts them all gone", h1["web"]["ws_clients"] == 0, h1["web"])
     check("daemon healthy afterwards", d.alive() and h1["running"] is True)
 
