@@ -22,9 +22,10 @@ cycles come from /api/v1/health's recent_xruns. Anything else counts:
 """
 import json
 import os
-import signal
 import subprocess
 import sys
+
+from procs import stop_process
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -45,13 +46,7 @@ class StallWatch:
         return self
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        stop_process(self.proc)
 
 
 def read_witness(path):
