@@ -6,7 +6,9 @@
  * only plain names (no ".", "..", hidden names or empty segments), joined
  * to the root, opened with O_NOFOLLOW and kept only when fstat says it is a
  * regular file. A symlinked folder inside the root is still followed (the
- * root is ours; the URL cannot name anything outside it).
+ * root is ours; the URL cannot name anything outside it). A guest's link,
+ * /guest/{room} (one plain segment after /guest/), is the guest page,
+ * guest.html, which reads the room from its own URL.
  *
  * Threads: page_find_root on the control thread; page_reply on the lws
  * service thread.
@@ -103,6 +105,12 @@ static bool path_safe(const char *path)
 	return *seg == '\0';
 }
 
+/* "/guest/<one plain segment>": a guest's link. */
+static bool is_guest_link(const char *path)
+{
+	return !strncmp(path, "/guest/", 7) && path_safe(path) && !strchr(path + 7, '/');
+}
+
 static const char *type_of(const char *path)
 {
 	const char *dot = strrchr(path, '.');
@@ -122,6 +130,8 @@ int page_reply(const char *root, const char *path, struct api_reply *rep)
 
 	if (!strcmp(path, "/"))
 		path = "/index.html";
+	else if (is_guest_link(path))
+		path = "/guest.html";
 	if (!root[0] || !path_safe(path) ||
 	    snprintf(full, sizeof(full), "%s%s", root, path) >= (int)sizeof(full))
 		return -ENOENT;
