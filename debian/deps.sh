@@ -15,15 +15,18 @@ build_pkgs="build-essential pkg-config libjack-jackd2-dev libasound2-dev libsqli
 	libwebsockets-dev libjansson-dev libinih-dev libsystemd-dev libssl-dev
 	libcurl4-openssl-dev libsndfile1-dev libavformat-dev libavcodec-dev libavutil-dev
 	libswresample-dev libsoxr-dev libebur128-dev librubberband-dev libopus-dev libspeexdsp-dev
-	libcrypt-dev"
-run_pkgs="$build_pkgs"
+	libcrypt-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+	libgstreamer-plugins-bad1.0-dev libnice-dev"
+# browser guests: webrtcbin and the elements it builds on (loaded at run time)
+run_pkgs="$build_pkgs gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+	gstreamer1.0-plugins-bad gstreamer1.0-nice"
 test_pkgs="$run_pkgs chromium nodejs jackd2 alsa-utils libasound2-plugins sqlite3 python3 python3-websockets
 	python3-numpy curl libclang-rt-14-dev clang procps iproute2
 	sox ffmpeg nginx libnginx-mod-rtmp icecast2 openssl"
 # npm for the browser tests: Debian's package, unless a nodejs that ships its
 # own npm (NodeSource's, which conflicts with Debian's npm) is installed
 command -v npm >/dev/null 2>&1 || test_pkgs="$test_pkgs npm"
-deb_pkgs="$build_pkgs dpkg-dev debhelper lintian fakeroot adduser systemd python3 curl
+deb_pkgs="$run_pkgs dpkg-dev debhelper lintian fakeroot adduser systemd python3 curl
 	util-linux"
 
 case "${1:-}" in

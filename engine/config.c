@@ -278,6 +278,17 @@ static const struct key_def keys[] = {
 	INT("rtc", "forward_timeout_ms", rtc_forward_timeout_ms, 10000, "ms", RESTART, 500,
 	    120000, "a forwarding target must connect and answer each request within this"),
 
+	BOOL("webrtc", "enabled", webrtc_enabled, "true", RESTART,
+	     "browser guests may join over WebRTC (the guest page, /guest/{room})"),
+	STRING("webrtc", "interfaces", webrtc_interfaces, "", RESTART, 0,
+	       "addresses ICE offers host candidates on, comma-separated IPv4 or IPv6 literals; "
+	       "empty: every interface but loopback"),
+	STRING("webrtc", "stun_server", webrtc_stun_server, "", RESTART, 0,
+	       "STUN server for guests behind NAT, stun://host:port; empty: none"),
+	STRING("webrtc", "turn_server", webrtc_turn_server, "", RESTART, KEY_SECRET,
+	       "TURN server relaying for guests no direct path reaches, "
+	       "turn://user:password@host:port (or turns://); empty: none"),
+
 	ENUM_STR("log", "level", log_level, "info", log_level_choices, LIVE,
 		 "log level: error, warning, info or debug"),
 };
@@ -614,6 +625,56 @@ static bool is_address(const char *addr)
 	       inet_pton(AF_INET6, addr, buf) == 1;
 }
 
+/* Comma-separated IPv4 or IPv6 literals (localhost is not one: ICE needs
+ * the address itself). */
+static bool address_list_ok(const char *list, char *msg, size_t len)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+	char copy[CONFIG_STR_MAX], *save = NULL;
+
+	snprintf(copy, sizeof(copy), "%s", list);
+	for (char *a = strtok_r(copy, ", ", &save); a; a = strtok_r(NULL, ", ", &save)) {
+		if (inet_pton(AF_INET, a, buf) != 1 && inet_pton(AF_INET6, a, buf) != 1) {
+			snprintf(msg, len, "\"%.64s\" is not an IPv4 or IPv6 address: list "
+				 "addresses, comma-separated", a);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* stun://host:port, or with credentials turn(s)://user:pass@host:port; the
+ * port 1..65535, nothing after it. */
+static bool server_url_ok(const char *url, bool turn)
+{
+	const char *rest = NULL, *at, *colon;
+	char *end;
+	long port;
+
+	if (!turn && !strncmp(url, "stun://", 7))
+		rest = url + 7;
+	else if (turn && !strncmp(url, "turn://", 7))
+		rest = url + 7;
+	else if (turn && !strncmp(url, "turns://", 8))
+		rest = url + 8;
+	if (!rest)
+		return false;
+	at = strrchr(rest, '@');
+	if (turn != (at != NULL))
+		return false;
+	if (at) {
+		colon = strchr(rest, ':');
+		if (!colon || colon > at || colon == rest || colon + 1 == at)
+			return false;	/* user:password */
+		rest = at + 1;
+	}
+	colon = strrchr(rest, ':');
+	if (!colon || colon == rest)
+		return false;
+	port = strtol(colon + 1, &end, 10);
+	return *end == '\0' && end != colon + 1 && port >= 1 && port <= 65535;
+}
+
 /* The key of the pair a, b that was set later (0 lines: config_set()), or
  * NULL when neither was set here or either was refused already. */
 static const struct key_def *later_key(const struct parse *p, const char *section,
@@ -654,6 +715,16 @@ static void cross_checks(struct parse *p)
 			 "refuses joins)", c->rtc_app_id, strlen(c->rtc_app_id));
 		cross_error(p, k, msg);
 	}
+	k = later_key(p, "webrtc", "interfaces", "interfaces");
+	if (k && !address_list_ok(c->webrtc_interfaces, msg, sizeof(msg)))
+		cross_error(p, k, msg);
+	k = later_key(p, "webrtc", "stun_server", "stun_server");
+	if (k && c->webrtc_stun_server[0] && !server_url_ok(c->webrtc_stun_server, false))
+		cross_error(p, k, "a STUN server is stun://host:port");
+	k = later_key(p, "webrtc", "turn_server", "turn_server");
+	if (k && c->webrtc_turn_server[0] && !server_url_ok(c->webrtc_turn_server, true))
+		cross_error(p, k, "a TURN server is turn://user:password@host:port or "
+			    "turns://user:password@host:port");
 	k = later_key(p, "http", "listen", "listen");
 	if (k && !is_address(c->http_listen)) {
 		snprintf(msg, sizeof(msg),

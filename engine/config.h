@@ -130,6 +130,12 @@ struct airmix_config {
 	int rtc_forward_backoff_max_ms;		/* reconnect delays double up to this */
 	int rtc_forward_timeout_ms;		/* connect or answer within this */
 
+	/* [webrtc] */
+	bool webrtc_enabled;			/* browser guests */
+	char webrtc_interfaces[CONFIG_STR_MAX];	/* host candidates: literals, comma-separated */
+	char webrtc_stun_server[CONFIG_STR_MAX];	/* stun://host:port */
+	char webrtc_turn_server[CONFIG_STR_MAX];	/* turn(s)://user:pass@host:port */
+
 	/* [log] */
 	char log_level[16];		/* error, warning, info, debug */
 

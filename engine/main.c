@@ -305,6 +305,12 @@ static struct rooms *start_rooms(struct engine *e, const struct airmix_config *c
 
 	snprintf(rc.app_id, sizeof(rc.app_id), "%.24s", cfg->rtc_app_id);
 	snprintf(rc.app_key, sizeof(rc.app_key), "%s", cfg->rtc_app_key);
+	rc.webrtc_enabled = cfg->webrtc_enabled;
+	snprintf(rc.webrtc.interfaces, sizeof(rc.webrtc.interfaces), "%s", cfg->webrtc_interfaces);
+	snprintf(rc.webrtc.stun_server, sizeof(rc.webrtc.stun_server), "%s",
+		 cfg->webrtc_stun_server);
+	snprintf(rc.webrtc.turn_server, sizeof(rc.webrtc.turn_server), "%s",
+		 cfg->webrtc_turn_server);
 	if (rooms_create(e, engine_rtc_media(e), &rc, &r, err, errlen) < 0)
 		return NULL;
 	engine_set_rooms(e, r);

@@ -54,8 +54,9 @@ struct op {
 static const struct field join_fields[] = {
 	{ "token", F_STRING, true, 1, TOKEN_TEXT_MAX },
 	{ "room", F_STRING, true, 0, 1024 },
-	{ "user", F_STRING, true, 0, 1024 },
+	{ "user", F_STRING, false, 0, 1024 },	/* absent: the token's */
 	{ "visible", F_BOOL, false, 0, 0 },
+	{ "green_room", F_BOOL, false, 0, 0 },
 	{ NULL, 0, false, 0, 0 },
 };
 static const struct field publish_fields[] = {
@@ -74,6 +75,19 @@ static const struct field unsubscribe_fields[] = {
 	{ "stream", F_STRING, true, 1, 1024 },
 	{ NULL, 0, false, 0, 0 },
 };
+static const struct field offer_fields[] = {
+	{ "sdp", F_STRING, true, 1, WEBRTC_SDP_MAX },
+	{ NULL, 0, false, 0, 0 },
+};
+static const struct field ice_fields[] = {
+	{ "candidate", F_STRING, true, 1, WEBRTC_CANDIDATE_MAX },
+	{ "mline", F_INT, true, 0, 255 },
+	{ NULL, 0, false, 0, 0 },
+};
+static const struct field on_air_fields[] = {
+	{ "on_air", F_BOOL, true, 0, 0 },
+	{ NULL, 0, false, 0, 0 },
+};
 static const struct field token_fields[] = {
 	{ "token", F_STRING, true, 1, TOKEN_TEXT_MAX },
 	{ NULL, 0, false, 0, 0 },
@@ -90,6 +104,9 @@ static const struct op ops[] = {
 	{ "subscribe", subscribe_fields },
 	{ "unsubscribe", unsubscribe_fields },
 	{ "update_token", token_fields },
+	{ "webrtc_offer", offer_fields },
+	{ "webrtc_ice", ice_fields },
+	{ "on_air", on_air_fields },
 	{ "ping", no_fields },
 };
 
@@ -287,7 +304,8 @@ static int execute(struct rtc_conn *c, const char *op, json_t *req, const char *
 	if (!strcmp(op, "join")) {
 		json_t *vis = json_object_get(req, "visible");
 		struct rooms_join_req rq = { str(req, "token"), str(req, "room"), str(req, "user"),
-					     vis ? json_is_true(vis) : true };
+					     vis ? json_is_true(vis) : true,
+					     json_is_true(json_object_get(req, "green_room")) };
 
 		return rooms_join(s, &rq, request, data, msg, len);
 	}
@@ -321,6 +339,14 @@ static int execute(struct rtc_conn *c, const char *op, json_t *req, const char *
 		return rooms_unsubscribe(s, str(req, "stream"), request, data, msg, len);
 	if (!strcmp(op, "update_token"))
 		return rooms_update_token(s, str(req, "token"), request, data, msg, len);
+	if (!strcmp(op, "webrtc_offer"))
+		return rooms_webrtc_offer(s, str(req, "sdp"), request, data, msg, len);
+	if (!strcmp(op, "webrtc_ice"))
+		return rooms_webrtc_ice(s, (unsigned)num(req, "mline", 0), str(req, "candidate"),
+					request, data, msg, len);
+	if (!strcmp(op, "on_air"))
+		return rooms_on_air(s, json_is_true(json_object_get(req, "on_air")), request, data,
+				    msg, len);
 	*data = json_pack("{s:b}", "pong", 1);
 	return RTC_OK;
 }

@@ -41,6 +41,8 @@
 #include "engine/engine.h"
 
 #define RTC_NOT_CONNECTED_YET (-1907)
+#define RTC_NOT_SUPPORTED (-1918)
+#define RTC_ADD_TRANSCEIVER_FAILED (-1922)
 #define PROGRAMME "programme"
 
 struct sub {
@@ -63,6 +65,9 @@ struct member {
 	uint32_t track_id, node_id;
 	bool from_set;
 	struct sockaddr_storage from;
+	struct sockaddr_storage track_addr;	/* where the track listens */
+	bool on_air;		/* false: the green room (playout bus only) */
+	struct webrtc_peer *peer;	/* a browser guest's connection */
 	struct sub subs[ROOMS_MAX_SUBSCRIPTIONS];
 	unsigned n_subs;
 	struct member *next;
@@ -98,6 +103,8 @@ struct rooms {
 	struct room *rooms;
 	unsigned n_rooms;
 	struct rooms_session *sessions;
+	bool webrtc_tried, webrtc_ok;
+	char webrtc_why[256];	/* why browser guests are refused */
 };
 
 /* ---- small helpers */
@@ -354,6 +361,14 @@ static void stop_track(struct rooms *r, struct member *m, const char *reason)
 {
 	if (!m->publishing)
 		return;
+	if (m->peer) {
+		int i = find_sub(m, PROGRAMME);
+
+		if (i >= 0)
+			close_sub(r, m, (unsigned)i);	/* it went to the peer */
+		webrtc_peer_destroy(m->peer);
+		m->peer = NULL;
+	}
 	if (r->media)
 		rtc_media_unpublish(r->media, m->track_id);
 	for (struct member *o = m->room->members; o; o = o->next) {
@@ -423,6 +438,31 @@ static void remove_member(struct rooms *r, struct member *m, const char *reason)
 }
 
 /* ---- create / destroy */
+
+/* Browser guests need GStreamer's WebRTC elements, loaded at the first
+ * offer (a daemon that never sees one never loads them): without them
+ * only browser guests are refused (RTP guests still join), and the
+ * history says why. */
+static void start_webrtc(struct rooms *r)
+{
+	char why[200];
+
+	if (r->webrtc_tried)
+		return;
+	r->webrtc_tried = true;
+	if (!r->cfg.webrtc_enabled) {
+		snprintf(r->webrtc_why, sizeof(r->webrtc_why),
+			 "browser guests are turned off ([webrtc] enabled = false)");
+		return;
+	}
+	if (webrtc_init(why, sizeof(why)) < 0) {
+		snprintf(r->webrtc_why, sizeof(r->webrtc_why), "browser guests cannot be taken: %s",
+			 why);
+		report(r, RTC_NOT_SUPPORTED, "webrtc", "startup", r->webrtc_why);
+		return;
+	}
+	r->webrtc_ok = true;
+}
 
 int rooms_create(struct engine *e, struct rtc_media *media, const struct rooms_config *cfg,
 		 struct rooms **out, char *err, size_t errlen)
@@ -500,6 +540,29 @@ struct rooms_session *rooms_session_open(struct rooms *r, const struct rooms_con
 	return s;
 }
 
+/* A user whose connection closed without a leave: a history row says who
+ * and how. */
+static void dropped(struct rooms *r, const struct member *m)
+{
+	char subject[2 * RTC_ID_MAX + 2], msg[512];
+	struct engine_notice n = {
+		.event = "rtc.user_dropped",
+		.domain = AIRMIX_DOMAIN_RTC,
+		.level = AIRMIX_LEVEL_WARNING,
+		.name = "USER_DROPPED",
+		.subject = subject,
+		.request = "connection closed",
+		.message = msg,
+	};
+
+	subject_of(m->room->id, m->user, subject, sizeof(subject));
+	snprintf(msg, sizeof(msg), "user %s left room %s without saying so: their %s connection "
+		 "closed%s", m->user, m->room->id, m->peer ? "browser (WebRTC)" : "signalling",
+		 m->publishing ? ", their track is gone" : "");
+	if (r->e)
+		engine_notify(r->e, &n);
+}
+
 void rooms_session_close(struct rooms_session *s)
 {
 	struct rooms *r;
@@ -511,7 +574,8 @@ void rooms_session_close(struct rooms_session *s)
 	s->timed_out = true;	/* nothing more is sent on a closed connection */
 	if (s->m) {
 		cancel_pending(s->m, "connection closed");
-		remove_member(r, s->m, "quit");
+		dropped(r, s->m);
+		remove_member(r, s->m, "dropped");
 	}
 	for (struct rooms_session **p = &r->sessions; *p; p = &(*p)->next) {
 		if (*p == s) {
@@ -588,6 +652,29 @@ static void kick_duplicate(struct rooms *r, struct member *old, const char *requ
 }
 
 
+/* stun://host:port and turn://user:pass@host:port as RTCIceServer objects
+ * for the browser (the config has checked their form). */
+static json_t *ice_servers_json(const struct webrtc_config *w)
+{
+	json_t *arr = json_array();
+	char user[WEBRTC_SERVER_MAX], pass[WEBRTC_SERVER_MAX], host[WEBRTC_SERVER_MAX];
+	char url[WEBRTC_SERVER_MAX + 8];
+
+	if (w->stun_server[0] && sscanf(w->stun_server, "stun://%511s", host) == 1) {
+		snprintf(url, sizeof(url), "stun:%s", host);
+		json_array_append_new(arr, json_pack("{s:s}", "urls", url));
+	}
+	if (w->turn_server[0] &&
+	    (sscanf(w->turn_server, "turn://%511[^:]:%511[^@]@%511s", user, pass, host) == 3 ||
+	     sscanf(w->turn_server, "turns://%511[^:]:%511[^@]@%511s", user, pass, host) == 3)) {
+		snprintf(url, sizeof(url), "%s:%s", strncmp(w->turn_server, "turns:", 6) ? "turn" :
+			 "turns", host);
+		json_array_append_new(arr, json_pack("{s:s,s:s,s:s}", "urls", url, "username",
+						     user, "credential", pass));
+	}
+	return arr;
+}
+
 static int join_locked(struct rooms_session *s, const struct rooms_join_req *rq,
 		       const char *request, json_t **data, char *msg, size_t len)
 {
@@ -595,36 +682,44 @@ static int join_locked(struct rooms_session *s, const struct rooms_join_req *rq,
 	struct room *room;
 	struct member *m, *old;
 	struct token t;
-	char why[512];
+	char why[512], token_user[sizeof(t.user)];
+	const char *user = rq->user;
 
 	if (s->m)
 		return fail(s, RTC_REPEAT_JOIN, request, msg, len,
 			    "already in room %s as %s: leave first", s->m->room->id, s->m->user);
 	if (!rooms_id_valid(rq->room, "room", why, sizeof(why)))
 		return fail_at(r, RTC_ROOM_ID_ILLEGAL, "", "", request, msg, len, "%s", why);
-	if (!rooms_id_valid(rq->user, "user", why, sizeof(why)))
+	if (!user) {	/* the token's user: a guest's link carries only the token */
+		if (token_parse(rq->token, &t, why, sizeof(why)) != TOKEN_OK)
+			return fail_at(r, RTC_INVALID_TOKEN, rq->room, "", request, msg, len,
+				       "%s", why);
+		snprintf(token_user, sizeof(token_user), "%s", t.user);
+		user = token_user;
+	}
+	if (!rooms_id_valid(user, "user", why, sizeof(why)))
 		return fail_at(r, RTC_INVALID_PARAMS, rq->room, "", request, msg, len, "%s", why);
-	if (check_token(r, rq->token, rq->room, rq->user, &t, why, sizeof(why)))
-		return fail_at(r, RTC_INVALID_TOKEN, rq->room, rq->user, request, msg, len, "%s",
+	if (check_token(r, rq->token, rq->room, user, &t, why, sizeof(why)))
+		return fail_at(r, RTC_INVALID_TOKEN, rq->room, user, request, msg, len, "%s",
 			       why);
 	room = find_room(r, rq->room);
 	if (!room && !r->cfg.auto_create)
-		return fail_at(r, RTC_JOIN_ROOM_FAILED, rq->room, rq->user, request, msg, len,
+		return fail_at(r, RTC_JOIN_ROOM_FAILED, rq->room, t.user, request, msg, len,
 			       "room %s does not exist (rooms are created by the admin API)",
 			       rq->room);
-	old = room ? find_member(room, rq->user) : NULL;
+	old = room ? find_member(room, t.user) : NULL;
 	if (rq->visible && room && room->visible - (old && old->visible) >= r->cfg.max_users)
-		return fail_at(r, RTC_OVER_USER_LIMIT, rq->room, rq->user, request, msg, len,
+		return fail_at(r, RTC_OVER_USER_LIMIT, rq->room, t.user, request, msg, len,
 			       "room %s already holds %u visible users (max_users)", rq->room,
 			       r->cfg.max_users);
 	if (!room && !(room = add_room(r, rq->room, false)))
-		return fail_at(r, RTC_JOIN_ROOM_FAILED, rq->room, rq->user, request, msg, len,
+		return fail_at(r, RTC_JOIN_ROOM_FAILED, rq->room, t.user, request, msg, len,
 			       "no room can be added: %d rooms at most", ROOMS_MAX_ROOMS);
 	m = calloc(1, sizeof(*m));
 	if (!m) {
 		if (!room->members && !room->by_admin)
 			free_room(r, room);
-		return fail_at(r, RTC_JOIN_ROOM_FAILED, rq->room, rq->user, request, msg, len,
+		return fail_at(r, RTC_JOIN_ROOM_FAILED, rq->room, t.user, request, msg, len,
 			       "out of memory");
 	}
 	if (old) {
@@ -636,8 +731,9 @@ static int join_locked(struct rooms_session *s, const struct rooms_join_req *rq,
 	}
 	m->room = room;
 	m->s = s;
-	snprintf(m->user, sizeof(m->user), "%s", rq->user);
+	snprintf(m->user, sizeof(m->user), "%s", t.user);
 	m->visible = rq->visible;
+	m->on_air = !rq->green_room;
 	m->tok = t;
 	m->next = room->members;
 	room->members = m;
@@ -648,9 +744,10 @@ static int join_locked(struct rooms_session *s, const struct rooms_join_req *rq,
 							    m->user));
 	}
 	notice(r, "rtc.user_joined", m);
-	*data = json_pack("{s:s,s:s,s:b,s:I,s:o}", "room", room->id, "user", m->user, "visible",
-			  m->visible, "expire_at", (json_int_t)t.expire_at, "users",
-			  users_of(room, m));
+	*data = json_pack("{s:s,s:s,s:b,s:b,s:I,s:o,s:{s:b,s:o}}", "room", room->id, "user",
+			  m->user, "visible", m->visible, "on_air", m->on_air, "expire_at",
+			  (json_int_t)t.expire_at, "users", users_of(room, m), "webrtc",
+			  "enabled", r->cfg.webrtc_enabled, "ice_servers", ice_servers_json(&r->cfg.webrtc));
 	return RTC_OK;
 }
 
@@ -798,7 +895,7 @@ static int publish_locked(struct rooms_session *s, const struct rooms_publish_re
 	spec.from_set = rq->from_set;
 	spec.from = rq->from;
 	spec.channels = rq->channels;
-	spec.buses = ENGINE_TO_PUBLISH | ENGINE_TO_PLAYOUT;
+	spec.buses = m->on_air ? ENGINE_TO_PUBLISH | ENGINE_TO_PLAYOUT : ENGINE_TO_PLAYOUT;
 	spec.gain = (float)rq->volume / 100.0f;
 	rc = rtc_media_publish(r->media, &spec, &m->track_id, &m->node_id, &ep);
 	if (rc < 0)
@@ -808,6 +905,7 @@ static int publish_locked(struct rooms_session *s, const struct rooms_publish_re
 	m->pub_pending = true;
 	m->from_set = rq->from_set;
 	m->from = rq->from;
+	m->track_addr = ep.addr;
 	m->room->streams++;
 	addr_text(&ep.addr, host, sizeof(host), &port);
 	if (addr_any(&ep.addr) && s->local_host[0])
@@ -908,6 +1006,7 @@ static int subscribe_locked(struct rooms_session *s, const struct rooms_subscrib
 	spec.source = target ? RTC_RETURN_TRACK : RTC_RETURN_MIX_MINUS;
 	spec.track_id = target ? target->track_id : m->publishing ? m->track_id : 0;
 	spec.to = rq->to_set ? rq->to : m->from;
+	spec.payload_type = rq->payload_type;
 	sub = &m->subs[m->n_subs];
 	rc = rtc_media_return_open(r->media, &spec, &sub->return_id);
 	if (rc < 0)
@@ -953,6 +1052,214 @@ int rooms_unsubscribe(struct rooms_session *s, const char *stream, const char *r
 	}
 	pthread_mutex_unlock(&s->r->lock);
 	return rc;
+}
+
+/* ---- browser guests (WebRTC) and the green room */
+
+/* Where the peer sends the guest's RTP: the track's socket, on the
+ * loopback when it listens on every address. */
+static int track_target(const struct member *m, struct sockaddr_storage *to)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)to;
+
+	*to = m->track_addr;
+	if (to->ss_family != AF_INET)
+		return -EAFNOSUPPORT;
+	if (in->sin_addr.s_addr == htonl(INADDR_ANY))
+		in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	return 0;
+}
+
+static uint32_t random_ssrc(void)
+{
+	uint32_t v = 0;
+
+	while (!v)
+		v = (uint32_t)random() ^ ((uint32_t)random() << 16);
+	return v;
+}
+
+/* The peer is made, the track published from it, the programme returned to
+ * it (when the token allows), and then the peer starts. */
+static int webrtc_offer_locked(struct rooms_session *s, const char *sdp, const char *request,
+			       json_t **data, char *msg, size_t len)
+{
+	struct rooms *r = s->r;
+	struct member *m = s->m;
+	struct webrtc_peer *peer = NULL;
+	struct webrtc_peer_info info;
+	struct rooms_publish_req pub = { .from_set = true, .volume = 100 };
+	struct rooms_subscribe_req sub = { .stream = PROGRAMME, .to_set = true };
+	struct sockaddr_storage to;
+	json_t *sub_data = NULL;
+	char why[512];
+	int rc;
+
+	if (!m)
+		return fail(s, RTC_NOT_CONNECTED_YET, request, msg, len,
+			    "webrtc_offer before join: join a room first");
+	start_webrtc(r);
+	if (!r->webrtc_ok)
+		return fail(s, RTC_NOT_SUPPORTED, request, msg, len, "%s", r->webrtc_why);
+	if (m->publishing)
+		return fail(s, RTC_INVALID_PARAMS, request, msg, len,
+			    "already publishing track %u: unpublish first", m->track_id);
+	if (find_sub(m, PROGRAMME) >= 0)
+		return fail(s, RTC_INVALID_PARAMS, request, msg, len,
+			    "already subscribed to the programme over RTP: unsubscribe first");
+	rc = webrtc_peer_create(&r->cfg.webrtc, sdp, &peer, why, sizeof(why));
+	if (rc < 0)
+		return fail(s, rc == -EINVAL ? RTC_INVALID_PARAMS : RTC_ADD_TRANSCEIVER_FAILED,
+			    request, msg, len, "%s", why);
+	webrtc_peer_info(peer, &info);
+	pub.ssrc = random_ssrc();
+	pub.from = info.from;
+	pub.channels = info.channels;
+	rc = publish_locked(s, &pub, request, data, msg, len);
+	if (rc != RTC_OK) {
+		webrtc_peer_destroy(peer);
+		return rc;
+	}
+	m->peer = peer;
+	if (track_target(m, &to) < 0) {
+		json_decref(*data);
+		*data = NULL;
+		stop_track(r, m, "webrtc_failed");
+		return fail(s, RTC_PUBLISH_FAILED, request, msg, len,
+			    "browser guests need [rtp] bind_address to be an IPv4 address");
+	}
+	if (token_can_subscribe(&m->tok, now_unix(r), NULL)) {
+		sub.to = info.return_to;
+		sub.payload_type = info.payload_type;
+		if (subscribe_locked(s, &sub, request, &sub_data, why, sizeof(why)) == RTC_OK)
+			json_object_set_new(*data, "programme", sub_data);
+	}
+	if (webrtc_peer_start(peer, &to, pub.ssrc, why, sizeof(why)) < 0) {
+		json_decref(*data);
+		*data = NULL;
+		stop_track(r, m, "webrtc_failed");
+		return fail(s, RTC_PUBLISH_FAILED, request, msg, len, "%s", why);
+	}
+	json_object_set_new(*data, "on_air", json_boolean(m->on_air));
+	return RTC_OK;
+}
+
+int rooms_webrtc_offer(struct rooms_session *s, const char *sdp, const char *request,
+		       json_t **data, char *msg, size_t len)
+{
+	int rc;
+
+	pthread_mutex_lock(&s->r->lock);
+	rc = webrtc_offer_locked(s, sdp, request, data, msg, len);
+	pthread_mutex_unlock(&s->r->lock);
+	return rc;
+}
+
+int rooms_webrtc_ice(struct rooms_session *s, unsigned mline, const char *candidate,
+		     const char *request, json_t **data, char *msg, size_t len)
+{
+	char why[256];
+	int rc = RTC_OK;
+
+	pthread_mutex_lock(&s->r->lock);
+	if (!s->m || !s->m->peer)
+		rc = fail(s, RTC_INVALID_PARAMS, request, msg, len,
+			  "an ICE candidate before webrtc_offer: send the offer first");
+	else if (webrtc_peer_add_ice(s->m->peer, mline, candidate, why, sizeof(why)) < 0)
+		rc = fail(s, RTC_INVALID_PARAMS, request, msg, len, "%s", why);
+	else
+		*data = json_object();
+	pthread_mutex_unlock(&s->r->lock);
+	return rc;
+}
+
+/* On air: the track feeds the programme; in the green room only the
+ * playout bus (the engineer hears the guest, the audience does not). */
+static int set_on_air(struct rooms *r, struct member *m, bool on_air)
+{
+	uint32_t buses = on_air ? ENGINE_TO_PUBLISH | ENGINE_TO_PLAYOUT : ENGINE_TO_PLAYOUT;
+
+	if (m->on_air == on_air)
+		return 0;
+	if (m->publishing && r->e && engine_set_buses(r->e, m->node_id, buses) < 0)
+		return -EIO;
+	m->on_air = on_air;
+	broadcast(m->room, NULL, "on_air", json_pack("{s:s,s:s,s:b}", "room", m->room->id,
+		  "user", m->user, "on_air", on_air));
+	notice(r, on_air ? "rtc.user_on_air" : "rtc.user_green_room", m);
+	return 0;
+}
+
+int rooms_on_air(struct rooms_session *s, bool on_air, const char *request, json_t **data,
+		 char *msg, size_t len)
+{
+	int rc = RTC_OK;
+
+	pthread_mutex_lock(&s->r->lock);
+	if (!s->m)
+		rc = fail(s, RTC_NOT_CONNECTED_YET, request, msg, len,
+			  "on_air before join: join a room first");
+	else if (set_on_air(s->r, s->m, on_air) < 0)
+		rc = fail(s, RTC_UNEXPECTED_ERROR, request, msg, len,
+			  "the track's buses could not be changed");
+	else
+		*data = json_pack("{s:b}", "on_air", on_air);
+	pthread_mutex_unlock(&s->r->lock);
+	return rc;
+}
+
+int rooms_set_on_air(struct rooms *r, const char *id, const char *user, bool on_air,
+		     const char *request)
+{
+	struct room *room;
+	struct member *m = NULL;
+	int rc = -ENOENT;
+
+	(void)request;
+	pthread_mutex_lock(&r->lock);
+	room = find_room(r, id);
+	if (room)
+		m = find_member(room, user);
+	if (m)
+		rc = set_on_air(r, m, on_air);
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+/* The peer's events to its guest; a failed connection loses the track. */
+static void tick_peer(struct rooms *r, struct member *m)
+{
+	struct webrtc_event ev;
+	bool failed = false;
+
+	while (m->peer && !failed && webrtc_peer_next_event(m->peer, &ev)) {
+		switch (ev.kind) {
+		case WEBRTC_EVENT_ANSWER:
+			send_event(m->s, "webrtc_answer", json_pack("{s:s}", "sdp", ev.text));
+			break;
+		case WEBRTC_EVENT_CANDIDATE:
+			send_event(m->s, "webrtc_ice", json_pack("{s:s,s:i}", "candidate", ev.text,
+								 "mline", (int)ev.mline));
+			break;
+		case WEBRTC_EVENT_STATE:
+			send_event(m->s, "webrtc_state", json_pack("{s:s}", "state", ev.text));
+			if (!strcmp(ev.text, "failed")) {
+				member_error(m, "error", RTC_PUBLISH_FAILED, "webrtc",
+					     "the browser connection failed: ICE found no path "
+					     "between the guest and this server");
+				failed = true;
+			}
+			break;
+		case WEBRTC_EVENT_FAILED:
+			member_error(m, "error", RTC_PUBLISH_FAILED, "webrtc",
+				     "the browser connection failed: %s", ev.text);
+			failed = true;
+			break;
+		}
+		free(ev.text);
+	}
+	if (failed)
+		stop_track(r, m, "webrtc_failed");
 }
 
 /* ---- timers */
@@ -1057,6 +1364,7 @@ void rooms_tick(struct rooms *r)
 		 * loop has then already read next (NULL) */
 		for (; m; m = next) {
 			next = m->next;
+			tick_peer(r, m);
 			if (tick_token(r, m, (uint32_t)unix_s))
 				tick_pending(r, m);
 		}
@@ -1090,8 +1398,9 @@ int rooms_create_room(struct rooms *r, const char *id, const char *request, char
 
 static json_t *member_json(struct rooms *r, const struct member *m)
 {
-	json_t *j = json_pack("{s:s,s:b,s:b,s:I}", "user", m->user, "visible", m->visible,
-			      "publishing", m->publishing, "expire_at",
+	json_t *j = json_pack("{s:s,s:b,s:b,s:b,s:s,s:I}", "user", m->user, "visible",
+			      m->visible, "publishing", m->publishing, "on_air", m->on_air,
+			      "transport", m->peer ? "webrtc" : "rtp", "expire_at",
 			      (json_int_t)m->tok.expire_at);
 	json_t *subs = json_array();
 	struct rtc_track_stats st;

@@ -31,6 +31,7 @@
 
 #include "engine/rtc/media.h"
 #include "engine/rtc/token.h"
+#include "engine/rtc/webrtc.h"
 
 struct engine;
 struct rooms;
@@ -79,6 +80,8 @@ struct rooms_config {
 	uint32_t max_streams;		/* published tracks per room, <= 30 */
 	uint32_t signalling_timeout_ms;	/* silence before TIME_OUT */
 	uint32_t token_warning_s;	/* token_will_expire this long before */
+	bool webrtc_enabled;		/* browser guests (webrtc_offer) */
+	struct webrtc_config webrtc;
 };
 
 /* How a session talks back: send queues one JSON text frame, close asks
@@ -116,8 +119,9 @@ void rooms_session_close(struct rooms_session *s);
  * owns it; may stay NULL), or an rtc code with msg; refusals are already
  * stored in the history with request. */
 struct rooms_join_req {
-	const char *token, *room, *user;
+	const char *token, *room, *user;	/* user NULL: the token's */
 	bool visible;
+	bool green_room;	/* joins off air: heard on playout, not in the programme */
 };
 int rooms_join(struct rooms_session *s, const struct rooms_join_req *rq, const char *request,
 	       json_t **data, char *msg, size_t len);
@@ -140,6 +144,7 @@ struct rooms_subscribe_req {
 	const char *stream;	/* "programme" or a user id */
 	bool to_set;
 	struct sockaddr_storage to;
+	uint8_t payload_type;	/* 0 = 111 */
 };
 int rooms_subscribe(struct rooms_session *s, const struct rooms_subscribe_req *rq,
 		    const char *request, json_t **data, char *msg, size_t len);
@@ -147,6 +152,21 @@ int rooms_unsubscribe(struct rooms_session *s, const char *stream, const char *r
 		      json_t **data, char *msg, size_t len);
 int rooms_update_token(struct rooms_session *s, const char *token, const char *request,
 		       json_t **data, char *msg, size_t len);
+/* A browser guest: the SDP offer of its one audio m-line. The user
+ * publishes (the RTP goes through a WebRTC peer, webrtc.h) and, when the
+ * token allows, subscribes to the programme over the same connection. The
+ * answer, local ICE candidates and state changes follow as events
+ * (webrtc_answer, webrtc_ice, webrtc_state). */
+int rooms_webrtc_offer(struct rooms_session *s, const char *sdp, const char *request,
+		       json_t **data, char *msg, size_t len);
+/* A remote ICE candidate of the browser guest. */
+int rooms_webrtc_ice(struct rooms_session *s, unsigned mline, const char *candidate,
+		     const char *request, json_t **data, char *msg, size_t len);
+/* The user goes on air (their track feeds the programme) or back to the
+ * green room (heard on the playout bus only); everyone hears of it (event
+ * "on_air"). */
+int rooms_on_air(struct rooms_session *s, bool on_air, const char *request, json_t **data,
+		 char *msg, size_t len);
 /* Any message from the client: it is alive (resets the signalling timeout). */
 void rooms_session_touch(struct rooms_session *s);
 /* Reports a signalling error (a message that could not be understood) with
@@ -171,6 +191,9 @@ json_t *rooms_users_json(struct rooms *r, const char *room);
 int rooms_dismiss(struct rooms *r, const char *room, const char *request);
 /* The user out with KICKED_OUT. -ENOENT = no such room or user. */
 int rooms_kick(struct rooms *r, const char *room, const char *user, const char *request);
+/* The engineer puts a user on air or back to the green room. -ENOENT. */
+int rooms_set_on_air(struct rooms *r, const char *room, const char *user, bool on_air,
+		     const char *request);
 /* The engine node of the user's track; -ENOENT no user, -ENODATA not
  * publishing. */
 int rooms_user_node(struct rooms *r, const char *room, const char *user, uint32_t *node_id);

@@ -111,6 +111,10 @@ static const struct spec spec[] = {
 	{ "rtc", "forward_enabled", "bool", "", false, 0, 0, NULL, 0 },
 	{ "rtc", "forward_backoff_max_ms", "int", "ms", false, 250, 600000, NULL, 0 },
 	{ "rtc", "forward_timeout_ms", "int", "ms", false, 500, 120000, NULL, 0 },
+	{ "webrtc", "enabled", "bool", "", false, 0, 0, NULL, 0 },
+	{ "webrtc", "interfaces", "string", "", false, 0, 0, NULL, false },
+	{ "webrtc", "stun_server", "string", "", false, 0, 0, NULL, false },
+	{ "webrtc", "turn_server", "string", "", false, 0, 0, NULL, false },
 	{ "log", "level", "enum", "", true, 0, 0, "error,warning,info,debug", 0 },
 };
 #define SPEC_COUNT (sizeof(spec) / sizeof(spec[0]))
@@ -384,6 +388,21 @@ static void expect_bad(const struct spec *s, const char *value, const char *want
 	      errs.count ? errs.items[0].text : "(no error)");
 }
 
+/* A value each string key takes: most take anything; an app id has 24
+ * characters, the WebRTC keys have forms of their own (test_cross_checks). */
+static const char *good_string(const char *key)
+{
+	if (!strcmp(key, "app_id"))
+		return "123456781234567812345678";
+	if (!strcmp(key, "interfaces"))
+		return "127.0.0.1, ::1";
+	if (!strcmp(key, "stun_server"))
+		return "stun://stun.example.org:3478";
+	if (!strcmp(key, "turn_server"))
+		return "turns://studio:s3cret@turn.example.org:5349";
+	return "\"localhost\"";
+}
+
 static void expect_good(const struct spec *s, const char *value)
 {
 	struct airmix_config c;
@@ -476,9 +495,7 @@ static void test_bad_values(void)
 			expect_bad(s, "\"$y$a b\"", "not a crypt(3) password hash");
 			expect_bad(s, long_value, "line is too long (");
 		} else {
-			/* an app id has 24 characters (test_cross_checks) */
-			expect_good(s, strcmp(s->key, "app_id") ? "\"localhost\"" :
-				    "123456781234567812345678");
+			expect_good(s, good_string(s->key));
 			expect_bad(s, long_value, "line is too long (");
 			if (s->nonempty)
 				expect_bad(s, "\"\"", "value must not be empty");
@@ -640,6 +657,36 @@ static void test_many_errors(void)
 	      errs.count, errs.items[31].text);
 }
 
+/* [webrtc]: interface addresses and server URLs are checked for form. */
+static void test_webrtc_servers(void)
+{
+	static const char *const bad[][3] = {
+		{ "interfaces", "127.0.0.1, eth0", "\"eth0\" is not an IPv4 or IPv6 address" },
+		{ "interfaces", "localhost", "\"localhost\" is not an IPv4 or IPv6 address" },
+		{ "stun_server", "stun.example.org:3478", "a STUN server is stun://host:port" },
+		{ "stun_server", "stun://host", "a STUN server is stun://host:port" },
+		{ "stun_server", "stun://host:70000", "a STUN server is stun://host:port" },
+		{ "stun_server", "stun://u:p@host:3478", "a STUN server is stun://host:port" },
+		{ "turn_server", "turn://host:3478", "a TURN server is turn://user:password@" },
+		{ "turn_server", "turn://:p@host:3478", "a TURN server is turn://user:password@" },
+		{ "turn_server", "stun://u:p@host:3478", "a TURN server is turn://user:password@" },
+	};
+	struct airmix_config c;
+	struct config_errors errs;
+	char text[256];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "[webrtc]\n%s = %s\n", bad[i][0], bad[i][1]);
+		CHECK(load_text(text, &c, &errs) == -EINVAL && errs.count == 1 &&
+		      strstr(errs.items[0].text, bad[i][2]), "[webrtc] %s = %s is refused: %s",
+		      bad[i][0], bad[i][1], errs.count ? errs.items[0].text : "(accepted)");
+	}
+	CHECK(load_text("[webrtc]\ninterfaces = 192.0.2.2,127.0.0.1\nstun_server = "
+			"stun://[2001:db8::1]:3478\nturn_server = turn://a:b@turn:3478\n", &c,
+			&errs) == 0 && !strcmp(c.webrtc_interfaces, "192.0.2.2,127.0.0.1"),
+	      "good [webrtc] addresses and servers are taken");
+}
+
 static void test_cross_checks(void)
 {
 	static const char *const period_later[] = {
@@ -710,7 +757,7 @@ static void test_cross_checks(void)
 	CHECK(rc == 0 && strlen(c.rtc_app_id) == 24, "a 24-character app id is accepted");
 	rc = load_text("[rtc]\nmax_users = 51\n", &c, &errs);
 	CHECK(rc == -EINVAL && strstr(errs.items[0].text, "51 is out of range 1..50 users"),
-	      "more users than the reference allows is refused: %s", errs.items[0].text);
+	      "more users than the reference allows is refused: %s", errs.items[0].text);	test_webrtc_servers();
 }
 
 static void test_config_set(void)
@@ -803,8 +850,9 @@ static void test_restart_needed(void)
 			snprintf(v, sizeof(v), "512");
 		if (!strcmp(s->key, "listen"))
 			snprintf(v, sizeof(v), "::1");
-		if (!strcmp(s->key, "app_id"))
-			snprintf(v, sizeof(v), "123456781234567812345678");
+		if (!strcmp(s->key, "app_id") || !strcmp(s->key, "interfaces") ||
+		    strstr(s->key, "_server"))
+			snprintf(v, sizeof(v), "%s", good_string(s->key));
 		if (!strcmp(s->key, "max_users") || !strcmp(s->key, "max_streams"))
 			snprintf(v, sizeof(v), "%.15g", s->lo);	/* the default is the top */
 		if (strstr(s->key, "password_hash"))

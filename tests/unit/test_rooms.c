@@ -26,8 +26,12 @@
 #define APP_ID "123456781234567812345678"
 #define APP_KEY "app key"
 #define T0 1800000000u
+#define RTC_NOT_SUPPORTED (-1918)
 
-/* ---- the media test double */
+/* ---- the media test double (its tracks are tones in a real engine, so
+ * that the rooms can change their buses) */
+
+static struct engine *e;
 
 static struct {
 	uint32_t tracks, returns;
@@ -47,7 +51,8 @@ int rtc_media_publish(struct rtc_media *m, const struct rtc_track_spec *spec,
 		return fake.publish_rc;
 	fake.last_track = *spec;
 	*track_id = ++fake.tracks;
-	*node_id = 100 + *track_id;
+	if (engine_add_tone(e, "fake track", 440.0, -40.0, spec->buses, node_id) < 0)
+		return -EIO;
 	memset(ep, 0, sizeof(*ep));
 	in->sin_family = AF_INET;
 	in->sin_addr.s_addr = htonl(INADDR_ANY);
@@ -142,12 +147,14 @@ static int reported(int code)
 	return reports[-code - 1000];
 }
 
-static struct engine *e;
 static struct rooms *r;
 
 static void make_rooms(uint32_t users, uint32_t streams, bool auto_create)
 {
-	struct rooms_config rc = { APP_ID, APP_KEY, auto_create, users, streams, 5000, 30 };
+	struct rooms_config rc = { .app_id = APP_ID, .app_key = APP_KEY,
+				   .auto_create = auto_create, .max_users = users,
+				   .max_streams = streams, .signalling_timeout_ms = 5000,
+				   .token_warning_s = 30 };
 	char err[256];
 
 	rooms_destroy(r);
@@ -174,7 +181,7 @@ static char msg[512];
 static int join(struct rooms_session *s, const char *room, const char *user, bool visible)
 {
 	char tok[TOKEN_TEXT_MAX + 1];
-	struct rooms_join_req rq = { tok, room, user, visible };
+	struct rooms_join_req rq = { .token = tok, .room = room, .user = user, .visible = visible };
 	json_t *data = NULL;
 	int rc;
 
@@ -187,7 +194,7 @@ static int join(struct rooms_session *s, const char *room, const char *user, boo
 static int join_with(struct rooms_session *s, const char *room, const char *user,
 		     const char *tok)
 {
-	struct rooms_join_req rq = { tok, room, user, true };
+	struct rooms_join_req rq = { .token = tok, .room = room, .user = user, .visible = true };
 	json_t *data = NULL;
 	int rc = rooms_join(s, &rq, "test join", &data, msg, sizeof(msg));
 
@@ -642,7 +649,9 @@ static void test_protocol(void)
 
 static void test_config(void)
 {
-	struct rooms_config rc = { APP_ID, APP_KEY, true, 51, 30, 1000, 30 };
+	struct rooms_config rc = { .app_id = APP_ID, .app_key = APP_KEY, .auto_create = true,
+				   .max_users = 51, .max_streams = 30,
+				   .signalling_timeout_ms = 1000, .token_warning_s = 30 };
 	struct rooms *x = NULL;
 	char err[256], out[TOKEN_TEXT_MAX + 1];
 	struct token t;
@@ -667,6 +676,61 @@ static void test_config(void)
 	      "not for a bad room id: %s", err);
 }
 
+/* A guest's link carries only the token: the user comes from it. A green
+ * room guest publishes to the playout bus only until put on air (by
+ * themselves or the engineer), everyone hearing of it. Without WebRTC (off
+ * in this config) an offer is refused with NOT_SUPPORTED, a candidate
+ * before any offer with INVALID_PARAMS; a dropped connection is a history
+ * row. */
+static void test_green_room(void)
+{
+	struct conn c1 = { 0 }, c2 = { 0 };
+	struct rooms_session *s1, *s2;
+	char tok[TOKEN_TEXT_MAX + 1];
+	struct rooms_join_req rq = { .token = tok, .room = "green", .visible = true,
+				     .green_room = true };
+	json_t *data = NULL;
+	int before;
+
+	make_rooms(50, 30, true);
+	s1 = rooms_session_open(r, &ops, &c1, "127.0.0.1");
+	s2 = rooms_session_open(r, &ops, &c2, "127.0.0.1");
+	join(s2, "green", "engineer", true);
+	token(tok, "green", "guest7", 0, 0, true, true);
+	CHECK(rooms_join(s1, &rq, "test join", &data, msg, sizeof(msg)) == RTC_OK &&
+	      !strcmp(json_string_value(json_object_get(data, "user")), "guest7") &&
+	      json_is_false(json_object_get(data, "on_air")) &&
+	      json_is_array(json_object_get(json_object_get(data, "webrtc"), "ice_servers")),
+	      "a join without user takes the token's, off air, with the ICE servers");
+	json_decref(data);
+	CHECK(publish(s1, NULL) == RTC_OK && fake.last_track.buses == ENGINE_TO_PLAYOUT,
+	      "in the green room the track feeds the playout bus only (buses %#x)",
+	      fake.last_track.buses);
+	data = NULL;
+	CHECK(rooms_on_air(s1, true, "test on_air", &data, msg, sizeof(msg)) == RTC_OK &&
+	      strstr(c2.last, "\"on_air\"") && strstr(c2.last, "guest7"),
+	      "going on air is announced to the room: %s", c2.last);
+	json_decref(data);
+	CHECK(rooms_set_on_air(r, "green", "guest7", false, "test") == 0 &&
+	      strstr(c1.last, "\"on_air\":false"), "the engineer sends the guest back: %s",
+	      c1.last);
+	CHECK(rooms_set_on_air(r, "green", "nobody", true, "test") == -ENOENT,
+	      "no such user: -ENOENT");
+	data = NULL;
+	before = reported(RTC_NOT_SUPPORTED);
+	CHECK(rooms_webrtc_offer(s2, "v=0\r\n", "test offer", &data, msg, sizeof(msg)) ==
+	      RTC_NOT_SUPPORTED && strstr(msg, "[webrtc] enabled = false") &&
+	      reported(RTC_NOT_SUPPORTED) == before + 1,
+	      "WebRTC turned off: an offer is refused and recorded: %s", msg);
+	CHECK(rooms_webrtc_ice(s2, 0, "candidate:1 1 udp 1 127.0.0.1 9 typ host", "test ice",
+			       &data, msg, sizeof(msg)) == RTC_INVALID_PARAMS,
+	      "a candidate before an offer is refused: %s", msg);
+	rooms_session_close(s1);
+	CHECK(strstr(c2.last, "user_left") && strstr(c2.last, "dropped"),
+	      "a closed connection is a user_left with reason dropped: %s", c2.last);
+	rooms_session_close(s2);
+}
+
 int main(void)
 {
 	struct airmix_config cfg;
@@ -685,6 +749,7 @@ int main(void)
 	test_programme_before_publish();
 	test_timers();
 	test_protocol();
+	test_green_room();
 	test_config();
 	rooms_destroy(r);
 	engine_destroy(e);
