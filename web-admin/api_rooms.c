@@ -9,7 +9,9 @@
  *                                              "publish", "subscribe"}
  *   GET    /api/v1/rooms/{room}/users          the users
  *   PUT    /api/v1/rooms/{room}/users/{user}   the user's track {"volume" 0..400,
- *                                              "mute", "pan", "buses"}
+ *                                              "mute", "pan", "buses"}; "on_air":
+ *                                              false = the green room (playout
+ *                                              only), true = in the programme
  *   DELETE /api/v1/rooms/{room}/users/{user}   kick (KICKED_OUT)
  *
  * The rooms manager reports its own refusals (history row with the room/user
@@ -51,6 +53,7 @@ static const struct api_field user_fields[] = {
 	{ "mute", FIELD_BOOL, 0, 0, false, NULL },
 	{ "pan", FIELD_NUMBER, -1, 1, false, NULL },
 	{ "buses", FIELD_STRING_LIST, 1, 2, false, bus_names },
+	{ "on_air", FIELD_BOOL, 0, 0, false, NULL },
 	{ NULL, 0, 0, 0, false, NULL },
 };
 
@@ -195,10 +198,24 @@ static int user_node(struct call *c, struct rooms *r, uint32_t *node)
 	return rc;
 }
 
+/* On air or back to the green room; 0, or -1 with the error answered. */
+static int put_on_air(struct call *c, struct rooms *r, bool on_air)
+{
+	int rc = rooms_set_on_air(r, c->id_text, c->n_text, on_air, c->req->request);
+
+	if (rc == -ENOENT)
+		api_call_fail(c, AIRMIX_DOMAIN_API, API_NOT_FOUND, "no user %s in room %s",
+			      c->n_text, c->id_text);
+	else if (rc < 0)
+		api_engine_fail(c, rc, "moving the user on or off air");
+	return rc < 0 ? -1 : 0;
+}
+
 static void put_user(struct call *c)
 {
 	struct rooms *r = manager(c);
 	json_t *vol = json_object_get(c->body, "volume"), *v;
+	json_t *air = json_object_get(c->body, "on_air");
 	struct engine_node_info ni;
 	uint32_t node = 0;
 	int rc = 0;
@@ -209,6 +226,13 @@ static void put_user(struct call *c)
 		api_call_fail(c, AIRMIX_DOMAIN_RTC, RTC_INVALID_PARAMS,
 			      "volume %lld is out of range [0, 400]",
 			      (long long)json_integer_value(vol));
+		return;
+	}
+	if (air && put_on_air(c, r, json_is_true(air)) < 0)
+		return;
+	if (air && json_object_size(c->body) == 1) {	/* a user not publishing yet too */
+		api_reply_json(c->rep, 200, json_pack("{s:s,s:s,s:O}", "room", c->id_text, "user",
+						      c->n_text, "on_air", air));
 		return;
 	}
 	if (user_node(c, r, &node) < 0)

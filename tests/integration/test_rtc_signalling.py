@@ -348,9 +348,73 @@ async def scenario(d):
     r = await host.req("ping")
     check("a client that pings is still there", r.get("ok"), r)
 
+    await green_room(d, url)
+    expected.add("USER_DROPPED")
     for c in (host, guest, third, dup, quiet):
         await c.close()
     return expected, media
+
+
+def node_buses(d, room, user):
+    """The user's track buses, read back through a PUT that changes nothing."""
+    st, body, _ = d.request("PUT", "/api/v1/rooms/%s/users/%s" % (room, user), {"mute": False})
+    return sorted(body.get("buses", [])) if st == 200 else (st, body)
+
+
+async def green_room(d, url):
+    """A guest's link carries only the token; a green-room guest is heard on
+    the playout bus only until put on air, by themselves or the engineer;
+    the WebRTC ops refuse what they cannot take; a dropped connection is a
+    history row."""
+    d.request("POST", "/api/v1/rooms", {"room": "green"})
+    g, eng = Client(url, "caller"), Client(url, "engineer")
+    await g.open()
+    await eng.open()
+    await join(eng, "green", "engineer")
+    r = await g.req("join", token=make_token("green", "caller9"), room="green", green_room=True)
+    check("a join without user takes the token's, in the green room",
+          r.get("ok") and r["data"]["user"] == "caller9" and r["data"]["on_air"] is False and
+          r["data"]["webrtc"] == {"enabled": True, "ice_servers": []}, r)
+    r = await g.req("join", token=make_token("green", "x"), room="green", green_room="yes")
+    check("green_room must be a boolean", err_name(r) == "INVALID_PARAMS", r)
+    r = await g.req("publish", addr="127.0.0.1:5999")
+    check("the green-room guest publishes to the playout bus only",
+          r.get("ok") and node_buses(d, "green", "caller9") == ["playout"], r)
+    r = await g.req("on_air", on_air=True)
+    ev = await eng.event("on_air")
+    await g.event("on_air")	# the guest hears of it too
+    check("the guest goes on air: the programme and playout, the room hears of it",
+          r.get("ok") and ev and ev["data"] == {"room": "green", "user": "caller9",
+                                                 "on_air": True} and
+          node_buses(d, "green", "caller9") == ["playout", "publish"], (r, ev))
+    st, body, _ = d.request("PUT", "/api/v1/rooms/green/users/caller9", {"on_air": False})
+    ev = await g.event("on_air")
+    _, room, _ = d.request("GET", "/api/v1/rooms/green")
+    shown = [u.get("on_air") for u in room.get("users", []) if u.get("user") == "caller9"]
+    check("the engineer sends the guest back to the green room (REST), the guest hears of it",
+          st == 200 and body.get("on_air") is False and ev and ev["data"]["on_air"] is False
+          and shown == [False] and node_buses(d, "green", "caller9") == ["playout"],
+          (st, body, ev, shown))
+    st, body, _ = d.request("PUT", "/api/v1/rooms/green/users/nobody", {"on_air": True})
+    check("on_air for a user not in the room: 404", st == 404, (st, body))
+    r = await eng.req("webrtc_ice", candidate="candidate:1 1 udp 1 127.0.0.1 9 typ host",
+                      mline=0)
+    check("an ICE candidate before an offer: INVALID_PARAMS", err_name(r) == "INVALID_PARAMS",
+          r)
+    r = await eng.req("webrtc_offer", sdp="hello")
+    check("an offer that is not SDP: INVALID_PARAMS, said so", err_name(r) == "INVALID_PARAMS"
+          and "not SDP" in r["error"]["message"], r)
+    r = await eng.req("webrtc_offer", sdp="v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+                      "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n")
+    check("a video offer: INVALID_PARAMS, said so", err_name(r) == "INVALID_PARAMS" and
+          "only audio" in r["error"]["message"], r)
+    await g.ws.close()	# the page is closed: no leave
+    ev = await eng.event("user_left")
+    check("a closed page is user_left with reason dropped", ev and ev["data"]["user"] ==
+          "caller9" and ev["data"]["reason"] == "dropped", ev)
+    if g.pinger:
+        g.pinger.cancel()
+    await eng.close()
 
 
 def history_names(d):
