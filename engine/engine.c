@@ -1403,15 +1403,18 @@ int engine_tap_open(struct engine *e, uint32_t id, uint32_t frames, struct tap *
 	return engine_tap_open_many(e, &id, 1, frames, out);
 }
 
-int engine_tap_open_minus(struct engine *e, uint32_t minus_id, uint32_t frames, struct tap **out)
+int engine_tap_open_minus(struct engine *e, uint32_t bus, uint32_t minus_id, uint32_t frames,
+			  struct tap **out)
 {
 	struct node_model *m;
 	struct tap *tap;
 	int ret;
 
+	if (bus != ENGINE_BUS_PUBLISH && bus != ENGINE_BUS_PLAYOUT)
+		return -EINVAL;
 	if (frames < (uint32_t)e->cfg.max_period_frames)
 		frames = (uint32_t)e->cfg.max_period_frames;
-	tap = tap_create_minus(minus_id, frames, (uint32_t)e->cfg.max_period_frames);
+	tap = tap_create_minus(bus, minus_id, frames, (uint32_t)e->cfg.max_period_frames);
 	if (!tap)
 		return -ENOMEM;
 	pthread_mutex_lock(&e->lock);

@@ -206,12 +206,14 @@ int engine_tap_open(struct engine *e, uint32_t id, uint32_t frames, struct tap *
  * all are added in one graph change, or none. */
 int engine_tap_open_many(struct engine *e, const uint32_t *ids, uint32_t n, uint32_t frames,
 			 struct tap **out);
-/* A mix-minus tap: the publish bus (after its gain and limiter) without the
- * contribution of source minus_id, which cancels to float rounding even
- * while the limiter works (see rt.c); minus_id 0, or a node removed later:
- * the whole publish bus. Closed with engine_tap_close. -ENOENT when
- * minus_id is not a source. */
-int engine_tap_open_minus(struct engine *e, uint32_t minus_id, uint32_t frames, struct tap **out);
+/* A mix-minus tap: bus (ENGINE_BUS_PUBLISH, or ENGINE_BUS_PLAYOUT for a
+ * talkback) after its gain and limiter, without the contribution of source
+ * minus_id, which cancels to float rounding even while the limiter works
+ * (see rt.c); minus_id 0, or a node removed later: the whole bus. Closed
+ * with engine_tap_close. -ENOENT when minus_id is not a source, -EINVAL
+ * when bus is not a bus. */
+int engine_tap_open_minus(struct engine *e, uint32_t bus, uint32_t minus_id, uint32_t frames,
+			  struct tap **out);
 void engine_tap_close(struct engine *e, struct tap *tap);
 /* Reader thread: copy up to max_frames stereo frames out; returns frames. */
 uint32_t tap_read(struct tap *tap, float *interleaved, uint32_t max_frames);

@@ -323,26 +323,32 @@ static void process_node(struct rt *rt, const struct graph_node *node, const str
 	feed_taps(rt, node->taps, node->n_taps, rt->post[0], rt->post[1], n, node->id);
 }
 
-/* A node that mix-minus taps take out: its contribution to the publish bus
- * is what the bus gained while it was processed. */
+/* The bus index (0 publish, 1 playout) a mix-minus tap takes. */
+static int minus_bus(const struct tap *tap)
+{
+	return tap->source_id == ENGINE_BUS_PLAYOUT ? 1 : 0;
+}
+
+/* A node that mix-minus taps take out: its contribution to a tap's bus is
+ * what that bus gained while the node was processed. */
 static void process_node_minus(struct rt *rt, const struct graph *g, const struct graph_node *node,
 			       const struct clock_io *io)
 {
 	const uint32_t n = io->nframes;
-	struct tap *first = g->minus[node->minus_first];
+	struct tap *const *taps = &g->minus[node->minus_first];
 
-	for (int c = 0; c < 2; c++)
-		memcpy(first->own[c], rt->bus[0][c], n * sizeof(float));
+	for (uint32_t t = 0; t < node->n_minus; t++)
+		for (int c = 0; c < 2; c++)
+			memcpy(taps[t]->own[c], rt->bus[minus_bus(taps[t])][c], n * sizeof(float));
 	process_node(rt, node, io, g->meter_window);
-	for (int c = 0; c < 2; c++) {
-		float *own = first->own[c];
-		const float *bus = rt->bus[0][c];
+	for (uint32_t t = 0; t < node->n_minus; t++) {
+		for (int c = 0; c < 2; c++) {
+			float *own = taps[t]->own[c];
+			const float *bus = rt->bus[minus_bus(taps[t])][c];
 
-		for (uint32_t i = 0; i < n; i++)
-			own[i] = bus[i] - own[i];
-		for (uint32_t t = 1; t < node->n_minus; t++)
-			memcpy(g->minus[node->minus_first + t]->own[c], first->own[c],
-			       n * sizeof(float));
+			for (uint32_t i = 0; i < n; i++)
+				own[i] = bus[i] - own[i];
+		}
 	}
 }
 
@@ -371,14 +377,14 @@ static void minus_delay(struct tap *tap, uint32_t lookahead, uint32_t n)
 	tap->delay_pos = (uint32_t)(((uint64_t)tap->delay_pos + n) % lookahead);
 }
 
-/* Mix-minus taps: the limited publish bus less the excluded node's
+/* Mix-minus taps of bus b: the limited bus less the excluded node's
  * contribution taken through the same master gain, the same look-ahead
  * delay and the same limiter gain, frame by frame; so the node cancels to
  * float rounding even while the limiter works, and the others sound as in
  * the programme. A clamp at the ceiling catches what the node was holding
  * down (the others alone may peak where the sum did not). */
 static void feed_minus_taps(struct rt *rt, const struct graph *g, const struct limiter *lim,
-			    float from_l, float to_l, float from_r, float to_r, uint32_t n)
+			    int b, float from_l, float to_l, float from_r, float to_r, uint32_t n)
 {
 	const float c = lim->ceiling;
 
@@ -386,22 +392,24 @@ static void feed_minus_taps(struct rt *rt, const struct graph *g, const struct l
 		struct tap *tap = g->minus[t];
 		float *out[2] = { rt->post[0], rt->post[1] };
 
+		if (minus_bus(tap) != b)
+			continue;
 		if (t < g->n_minus_bound) {
 			apply_gain(tap->own[0], tap->own[0], n, from_l, to_l);
 			apply_gain(tap->own[1], tap->own[1], n, from_r, to_r);
 			minus_delay(tap, lim->lookahead, n);
 			for (int ch = 0; ch < 2; ch++) {
 				for (uint32_t i = 0; i < n; i++) {
-					float y = rt->bus[0][ch][i] - rt->lim_gain[i] * tap->own[ch][i];
+					float y = rt->bus[b][ch][i] - rt->lim_gain[i] * tap->own[ch][i];
 
 					out[ch][i] = y > c ? c : (y < -c ? -c : y);
 				}
 			}
 		} else {
-			memcpy(out[0], rt->bus[0][0], n * sizeof(float));
-			memcpy(out[1], rt->bus[0][1], n * sizeof(float));
+			memcpy(out[0], rt->bus[b][0], n * sizeof(float));
+			memcpy(out[1], rt->bus[b][1], n * sizeof(float));
 		}
-		feed_taps(rt, &tap, 1, out[0], out[1], n, ENGINE_BUS_PUBLISH);
+		feed_taps(rt, &tap, 1, out[0], out[1], n, tap->source_id);
 	}
 }
 
@@ -423,8 +431,8 @@ static void process_bus(struct rt *rt, const struct graph *g, int b, const struc
 	slot->cur_r = gr;
 	lim->min_gain = 1.0f;
 	limiter_process_gains(lim, rt->bus[b][0], rt->bus[b][1], n, rt->lim_gain);
-	if (b == 0 && g->n_minus)
-		feed_minus_taps(rt, g, lim, from_l, gl, from_r, gr, n);
+	if (g->n_minus)
+		feed_minus_taps(rt, g, lim, b, from_l, gl, from_r, gr, n);
 	{
 		float reduction = (float)(-20.0 * log10(lim->min_gain));
 

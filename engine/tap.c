@@ -29,9 +29,10 @@ out_free_tap:
 	return NULL;
 }
 
-struct tap *tap_create_minus(uint32_t minus_id, uint32_t frames, uint32_t max_period)
+struct tap *tap_create_minus(uint32_t bus, uint32_t minus_id, uint32_t frames,
+			     uint32_t max_period)
 {
-	struct tap *tap = tap_create(ENGINE_BUS_PUBLISH, frames);
+	struct tap *tap = tap_create(bus, frames);
 
 	if (!tap)
 		return NULL;

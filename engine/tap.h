@@ -49,9 +49,11 @@ struct tap {
 
 /* Control thread. */
 struct tap *tap_create(uint32_t source_id, uint32_t frames);
-/* A mix-minus tap of the publish bus without node minus_id (see rt.c),
- * with buffers for periods up to max_period. */
-struct tap *tap_create_minus(uint32_t minus_id, uint32_t frames, uint32_t max_period);
+/* A mix-minus tap of bus (ENGINE_BUS_PUBLISH or ENGINE_BUS_PLAYOUT: its
+ * source_id) without node minus_id (see rt.c), with buffers for periods up
+ * to max_period. */
+struct tap *tap_create_minus(uint32_t bus, uint32_t minus_id, uint32_t frames,
+			     uint32_t max_period);
 void tap_destroy(struct tap *tap);
 
 /* RT: returns 0, or 1 when this cycle was dropped (an overrun). */

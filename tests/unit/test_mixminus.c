@@ -73,13 +73,33 @@ static void drain(struct capture *c, uint32_t cap)
 		c->frames += got;
 }
 
+/* The green-room caller's talkback return: the playout bus without the
+ * caller; the engineer's talkback and the host as on playout; the
+ * talkback never in the programme returns. */
+static void check_talkback(const struct capture *talk, const float *play, const float *own,
+			   uint32_t from, uint32_t n, int c, int part)
+{
+	double self = tone_amplitude(talk->buf + 2 * from + c, n, 2, 1200.0);
+	double tb = tone_amplitude(talk->buf + 2 * from + c, n, 2, 660.0);
+	double tb_play = tone_amplitude(play + from, n, 1, 660.0);
+	double host = tone_amplitude(talk->buf + 2 * from + c, n, 2, 440.0);
+	double host_play = tone_amplitude(play + from, n, 1, 440.0);
+	double leak = tone_amplitude(own + 2 * from + c, n, 2, 660.0);
+
+	CHECK(db(self) < -60.0 && fabs(db(tb) - db(tb_play)) < 0.5 &&
+	      fabs(db(host) - db(host_play)) < 0.5 && db(tb) > -30.0 && db(leak) < db(tb) - 40.0,
+	      "part %d ch %d: talkback: caller %.1f dBFS, engineer %.2f vs %.2f, host %.2f vs "
+	      "%.2f, talkback in the programme return %.1f", part, c, db(self), db(tb),
+	      db(tb_play), db(host), db(host_play), db(leak));
+}
+
 int main(void)
 {
 	const uint32_t total = RATE * SECONDS;
 	struct engine *e = make_engine();
-	struct capture own = { 0 }, other = { 0 }, whole = { 0 };
-	float *prog[2], *outs[4];
-	uint32_t guest, host, done = 0;
+	struct capture own = { 0 }, other = { 0 }, whole = { 0 }, talk = { 0 };
+	float *prog[2], *play[2], *outs[4];
+	uint32_t guest, host, caller, engineer, done = 0;
 	struct engine_node_info bus;
 	float worst_gr = 0.0f;
 	int ret;
@@ -89,29 +109,42 @@ int main(void)
 	own.buf = calloc(2 * (size_t)total, sizeof(float));
 	other.buf = calloc(2 * (size_t)total, sizeof(float));
 	whole.buf = calloc(2 * (size_t)total, sizeof(float));
+	talk.buf = calloc(2 * (size_t)total, sizeof(float));
+	play[0] = calloc(total, sizeof(float));
+	play[1] = calloc(total, sizeof(float));
 	/* the guest at 1 kHz, the host at 440 Hz: together far above the ceiling */
 	CHECK(engine_add_tone(e, "guest", 1000.0, -3.0, ENGINE_TO_PUBLISH, &guest) == 0,
 	      "guest tone");
 	CHECK(engine_add_tone(e, "host", 440.0, -3.0, ENGINE_TO_PUBLISH | ENGINE_TO_PLAYOUT, &host) == 0,
 	      "host tone");
+	/* a caller in the green room (1.2 kHz) and the engineer's talkback
+	 * (660 Hz): the playout bus only */
+	CHECK(engine_add_tone(e, "caller", 1200.0, -6.0, ENGINE_TO_PLAYOUT, &caller) == 0 &&
+	      engine_add_tone(e, "talkback", 660.0, -6.0, ENGINE_TO_PLAYOUT, &engineer) == 0,
+	      "green-room caller and talkback tones");
 	CHECK(engine_set_gain(e, guest, 3.0f) == 0 && engine_set_gain(e, host, 2.0f) == 0,
 	      "gains above unity");
-	CHECK(engine_tap_open_minus(e, 12345, RATE, &own.tap) == -ENOENT,
+	CHECK(engine_tap_open_minus(e, ENGINE_BUS_PUBLISH, 12345, RATE, &own.tap) == -ENOENT,
 	      "a mix-minus of an unknown node is refused");
-	CHECK(engine_tap_open_minus(e, ENGINE_BUS_PLAYOUT, RATE, &own.tap) == -ENOENT,
-	      "a mix-minus of a bus is refused");
-	ret = engine_tap_open_minus(e, guest, RATE, &own.tap);
+	CHECK(engine_tap_open_minus(e, ENGINE_BUS_PUBLISH, ENGINE_BUS_PLAYOUT, RATE, &own.tap) ==
+	      -ENOENT, "a mix-minus of a bus is refused");
+	CHECK(engine_tap_open_minus(e, 7, guest, RATE, &own.tap) == -EINVAL,
+	      "a mix-minus of something that is not a bus is refused");
+	ret = engine_tap_open_minus(e, ENGINE_BUS_PUBLISH, guest, RATE, &own.tap);
 	CHECK(ret == 0, "mix-minus without the guest (%d)", ret);
-	ret = engine_tap_open_minus(e, host, RATE, &other.tap);
+	ret = engine_tap_open_minus(e, ENGINE_BUS_PUBLISH, host, RATE, &other.tap);
 	CHECK(ret == 0, "mix-minus without the host (%d)", ret);
-	ret = engine_tap_open_minus(e, 0, RATE, &whole.tap);
+	ret = engine_tap_open_minus(e, ENGINE_BUS_PUBLISH, 0, RATE, &whole.tap);
 	CHECK(ret == 0, "mix-minus without anyone (%d)", ret);
+	ret = engine_tap_open_minus(e, ENGINE_BUS_PLAYOUT, caller, RATE, &talk.tap);
+	CHECK(ret == 0, "talkback: the playout bus without the caller (%d)", ret);
 	while (done < total) {
 		uint32_t n = total - done >= 4 * PERIOD ? 4 * PERIOD : PERIOD;
 
 		outs[0] = prog[0] + done;
 		outs[1] = prog[1] + done;
-		outs[2] = outs[3] = NULL;
+		outs[2] = play[0] + done;
+		outs[3] = play[1] + done;
 		if (done == RATE / 2) {
 			/* ramps: the guest moves and pans, the bus master changes */
 			engine_set_gain(e, guest, 4.0f);
@@ -124,13 +157,15 @@ int main(void)
 		drain(&own, total);
 		drain(&other, total);
 		drain(&whole, total);
+		drain(&talk, total);
 		if (engine_get_node(e, ENGINE_BUS_PUBLISH, &bus) == 0 &&
 		    bus.gain_reduction_db > worst_gr)
 			worst_gr = bus.gain_reduction_db;
 	}
-	CHECK(done == total && own.frames == total && other.frames == total && whole.frames == total,
-	      "every frame reached the taps (%u %u %u of %u)", own.frames, other.frames,
-	      whole.frames, total);
+	CHECK(done == total && own.frames == total && other.frames == total &&
+	      whole.frames == total && talk.frames == total,
+	      "every frame reached the taps (%u %u %u %u of %u)", own.frames, other.frames,
+	      whole.frames, talk.frames, total);
 	CHECK(worst_gr > 6.0f, "the bus limiter worked (%.1f dB of reduction)", worst_gr);
 	{
 		/* the first half second and the second (after the ramps), skipping
@@ -157,6 +192,7 @@ int main(void)
 				CHECK(db(other_h) < -60.0 && fabs(db(other_g) - db(prog_g)) < 0.5,
 				      "part %d ch %d: the host's return: host %.1f dBFS, guest %.2f vs %.2f",
 				      s, c, db(other_h), db(other_g), db(prog_g));
+				check_talkback(&talk, play[c], own.buf, from, n, c, s);
 			}
 		}
 	}
@@ -187,6 +223,7 @@ int main(void)
 	engine_tap_close(e, own.tap);
 	engine_tap_close(e, other.tap);
 	engine_tap_close(e, whole.tap);
+	engine_tap_close(e, talk.tap);
 	engine_offline_run(e, PERIOD, NULL, NULL);
 	CHECK_RT_CLEAN();
 	engine_destroy(e);
@@ -195,5 +232,8 @@ int main(void)
 	free(own.buf);
 	free(other.buf);
 	free(whole.buf);
+	free(talk.buf);
+	free(play[0]);
+	free(play[1]);
 	return CHECK_DONE();
 }
