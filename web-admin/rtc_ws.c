@@ -383,7 +383,8 @@ void rtc_conn_message(struct rtc_conn *c, const char *text, size_t len)
 			op = &ops[i];
 	if (!op) {
 		refuse(c, id, true, request, "op must be one of join, leave, publish, unpublish, "
-		       "subscribe, unsubscribe, update_token, ping");
+		       "subscribe, unsubscribe, update_token, webrtc_offer, webrtc_ice, on_air, "
+		       "ping");
 		goto out;
 	}
 	if (check_fields(op, req, msg, sizeof(msg))) {

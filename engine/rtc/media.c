@@ -900,7 +900,9 @@ static int open_return_tap(struct rtc_media *m, const struct rtc_return_spec *sp
 	}
 	switch (spec->source) {
 	case RTC_RETURN_MIX_MINUS:
-		return engine_tap_open_minus(m->e, node, frames, tap);
+		return engine_tap_open_minus(m->e, ENGINE_BUS_PUBLISH, node, frames, tap);
+	case RTC_RETURN_TALKBACK:
+		return engine_tap_open_minus(m->e, ENGINE_BUS_PLAYOUT, node, frames, tap);
 	case RTC_RETURN_TRACK:
 		return node ? engine_tap_open(m->e, node, frames, tap) : -EINVAL;
 	case RTC_RETURN_PROGRAMME:
@@ -924,7 +926,7 @@ int rtc_media_return_open(struct rtc_media *m, const struct rtc_return_spec *spe
 	struct media_return *r;
 	int ret;
 
-	if (spec->source > RTC_RETURN_PROGRAMME || spec->payload_type > 127 ||
+	if (spec->source > RTC_RETURN_TALKBACK || spec->payload_type > 127 ||
 	    (spec->to.ss_family != AF_INET && spec->to.ss_family != AF_INET6 &&
 	     !(spec->to.ss_family == AF_UNSPEC && spec->track_id)) ||
 	    (spec->to.ss_family != AF_UNSPEC && addr_port(&spec->to) == 0))
@@ -975,6 +977,43 @@ int rtc_media_return_close(struct rtc_media *m, uint32_t return_id)
 		return -ENOENT;
 	free_return(m, r);
 	return 0;
+}
+
+int rtc_media_return_set_source(struct rtc_media *m, uint32_t return_id,
+				enum rtc_return_source source)
+{
+	struct rtc_return_spec spec;
+	struct media_return *r;
+	struct tap *tap = NULL, *old = NULL;
+	int ret;
+
+	if (source != RTC_RETURN_MIX_MINUS && source != RTC_RETURN_TALKBACK)
+		return -EINVAL;
+	pthread_mutex_lock(&m->lock);
+	r = find_return(m, return_id);
+	spec = r ? r->spec : (struct rtc_return_spec){ 0 };
+	pthread_mutex_unlock(&m->lock);
+	if (!r)
+		return -ENOENT;
+	if (spec.source != RTC_RETURN_MIX_MINUS && spec.source != RTC_RETURN_TALKBACK)
+		return -EINVAL;
+	spec.source = source;
+	ret = open_return_tap(m, &spec, &tap);
+	if (ret < 0)
+		return ret;
+	/* the media thread pumps returns under the lock: it sees one tap or
+	 * the other, never half a change */
+	pthread_mutex_lock(&m->lock);
+	r = find_return(m, return_id);
+	if (r) {
+		old = r->tap;
+		r->tap = tap;
+		r->spec.source = source;
+		mixminus_set_tap(r->mm, tap);
+	}
+	pthread_mutex_unlock(&m->lock);
+	engine_tap_close(m->e, r ? old : tap);
+	return r ? 0 : -ENOENT;
 }
 
 int rtc_media_return_stats(struct rtc_media *m, uint32_t return_id, struct rtc_return_stats *st)

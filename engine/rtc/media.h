@@ -73,6 +73,8 @@ enum rtc_return_source {
 	RTC_RETURN_MIX_MINUS,	/* the publish bus minus the subscriber's own track */
 	RTC_RETURN_TRACK,	/* one track as it is mixed */
 	RTC_RETURN_PROGRAMME,	/* the whole publish bus */
+	RTC_RETURN_TALKBACK,	/* the playout bus minus the subscriber's own track:
+				 * what the engineer hears, for a guest in the green room */
 };
 
 struct rtc_return_spec {
@@ -107,6 +109,11 @@ int rtc_media_track_stats(struct rtc_media *m, uint32_t track_id, struct rtc_tra
 int rtc_media_return_open(struct rtc_media *m, const struct rtc_return_spec *spec,
 			  uint32_t *return_id);
 int rtc_media_return_close(struct rtc_media *m, uint32_t return_id);
+/* The return carries source from now on (MIX_MINUS <-> TALKBACK for a guest
+ * going on air or back to the green room): same encoder, SSRC and sequence,
+ * so the listener's decoder goes on. -ENOENT, -EINVAL. */
+int rtc_media_return_set_source(struct rtc_media *m, uint32_t return_id,
+				enum rtc_return_source source);
 int rtc_media_return_stats(struct rtc_media *m, uint32_t return_id, struct rtc_return_stats *st);
 
 /* Waits until the media thread has made a whole pass (read the sockets,

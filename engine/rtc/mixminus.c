@@ -29,6 +29,7 @@ struct mixminus {
 	bool started;
 	uint64_t packets, bytes, send_errors;
 	uint64_t skipped;		/* engine frames the tap dropped */
+	uint64_t dropped_before;	/* by the taps read before this one */
 };
 
 int mixminus_create(const struct mixminus_config *cfg, struct tap *tap, struct mixminus **out)
@@ -177,12 +178,18 @@ int mixminus_pump(struct mixminus *mm, mixminus_send_fn send, void *user, int ma
 	return sent;
 }
 
+void mixminus_set_tap(struct mixminus *mm, struct tap *tap)
+{
+	mm->dropped_before += tap_dropped_frames(mm->tap);
+	mm->tap = tap;
+}
+
 void mixminus_get_stats(const struct mixminus *mm, struct rtc_return_stats *st)
 {
 	memset(st, 0, sizeof(*st));
 	st->packets = mm->packets;
 	st->bytes = mm->bytes;
-	st->dropped_frames = tap_dropped_frames(mm->tap);
+	st->dropped_frames = mm->dropped_before + tap_dropped_frames(mm->tap);
 	st->ssrc = mm->cfg.ssrc;
 }
 

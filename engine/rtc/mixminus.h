@@ -41,6 +41,9 @@ typedef int (*mixminus_send_fn)(void *user, const uint8_t *packet, size_t len);
 
 int mixminus_create(const struct mixminus_config *cfg, struct tap *tap, struct mixminus **out);
 void mixminus_destroy(struct mixminus *mm);
+/* Reads tap from now on (the caller closes the old one); the encoder, the
+ * sequence and the timestamps go on. */
+void mixminus_set_tap(struct mixminus *mm, struct tap *tap);
 /* Encodes and sends every whole frame the tap holds, at most max_packets.
  * Returns the packets sent. */
 int mixminus_pump(struct mixminus *mm, mixminus_send_fn send, void *user, int max_packets);

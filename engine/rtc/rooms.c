@@ -829,12 +829,20 @@ static bool addr_any(const struct sockaddr_storage *a)
 	return ((const struct sockaddr_in *)a)->sin_addr.s_addr == htonl(INADDR_ANY);
 }
 
+/* What "programme" is for a member: on air the publish bus without them; in
+ * the green room the playout bus without them (what the engineer hears,
+ * talkback included). */
+static enum rtc_return_source programme_source(const struct member *m)
+{
+	return m->on_air ? RTC_RETURN_MIX_MINUS : RTC_RETURN_TALKBACK;
+}
+
 /* A programme subscription opened before the member published carries
  * their own voice: it is reopened without it, and the publish reply gives
  * the new return (data["programme"]). */
 static void reopen_programme(struct rooms *r, struct member *m, json_t *data)
 {
-	struct rtc_return_spec spec = { .source = RTC_RETURN_MIX_MINUS };
+	struct rtc_return_spec spec = { .source = programme_source(m) };
 	struct rtc_return_stats st = { 0 };
 	int i = find_sub(m, PROGRAMME);
 	struct sub *sub;
@@ -1003,7 +1011,7 @@ static int subscribe_locked(struct rooms_session *s, const struct rooms_subscrib
 	if (!r->media)
 		return fail(s, RTC_UNEXPECTED_ERROR, request, msg, len,
 			    "remote tracks are not running on this server");
-	spec.source = target ? RTC_RETURN_TRACK : RTC_RETURN_MIX_MINUS;
+	spec.source = target ? RTC_RETURN_TRACK : programme_source(m);
 	spec.track_id = target ? target->track_id : m->publishing ? m->track_id : 0;
 	spec.to = rq->to_set ? rq->to : m->from;
 	spec.payload_type = rq->payload_type;
@@ -1173,17 +1181,22 @@ int rooms_webrtc_ice(struct rooms_session *s, unsigned mline, const char *candid
 	return rc;
 }
 
-/* On air: the track feeds the programme; in the green room only the
- * playout bus (the engineer hears the guest, the audience does not). */
+/* On air: the track feeds the programme and the guest hears the programme
+ * without themselves; in the green room the track feeds the playout bus
+ * only (the engineer hears the guest, the audience does not) and the guest
+ * hears the playout bus without themselves: the engineer's talkback. */
 static int set_on_air(struct rooms *r, struct member *m, bool on_air)
 {
 	uint32_t buses = on_air ? ENGINE_TO_PUBLISH | ENGINE_TO_PLAYOUT : ENGINE_TO_PLAYOUT;
+	int i = find_sub(m, PROGRAMME);
 
 	if (m->on_air == on_air)
 		return 0;
 	if (m->publishing && r->e && engine_set_buses(r->e, m->node_id, buses) < 0)
 		return -EIO;
 	m->on_air = on_air;
+	if (i >= 0 && r->media)
+		rtc_media_return_set_source(r->media, m->subs[i].return_id, programme_source(m));
 	broadcast(m->room, NULL, "on_air", json_pack("{s:s,s:s,s:b}", "room", m->room->id,
 		  "user", m->user, "on_air", on_air));
 	notice(r, on_air ? "rtc.user_on_air" : "rtc.user_green_room", m);

@@ -88,6 +88,13 @@ int rtc_media_return_close(struct rtc_media *m, uint32_t return_id)
 	return 0;
 }
 
+int rtc_media_return_set_source(struct rtc_media *m, uint32_t return_id,
+				enum rtc_return_source source)
+{
+	fake.last_return.source = source;
+	return 0;
+}
+
 int rtc_media_return_stats(struct rtc_media *m, uint32_t return_id, struct rtc_return_stats *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -706,10 +713,15 @@ static void test_green_room(void)
 	CHECK(publish(s1, NULL) == RTC_OK && fake.last_track.buses == ENGINE_TO_PLAYOUT,
 	      "in the green room the track feeds the playout bus only (buses %#x)",
 	      fake.last_track.buses);
+	CHECK(subscribe(s1, "programme", true) == RTC_OK &&
+	      fake.last_return.source == RTC_RETURN_TALKBACK,
+	      "in the green room the programme return is the talkback (playout minus self)");
 	data = NULL;
 	CHECK(rooms_on_air(s1, true, "test on_air", &data, msg, sizeof(msg)) == RTC_OK &&
 	      strstr(c2.last, "\"on_air\"") && strstr(c2.last, "guest7"),
 	      "going on air is announced to the room: %s", c2.last);
+	CHECK(fake.last_return.source == RTC_RETURN_MIX_MINUS,
+	      "on air the return becomes the programme without the guest");
 	json_decref(data);
 	CHECK(rooms_set_on_air(r, "green", "guest7", false, "test") == 0 &&
 	      strstr(c1.last, "\"on_air\":false"), "the engineer sends the guest back: %s",

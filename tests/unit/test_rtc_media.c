@@ -698,6 +698,44 @@ static void listener_free(struct listener *ls)
 	free(ls->pcm);
 }
 
+/* The guest goes to the green room: its return switches to the playout bus
+ * without itself, on the same stream (SSRC, sequence), and carries the
+ * engineer's talkback, which the programme does not. */
+static void test_talkback(struct rig *r, struct sender *s, struct listener *mine,
+			  uint32_t ret_mine)
+{
+	struct rtc_return_stats before, after;
+	uint32_t talk, from = mine->frames;
+
+	CHECK(rtc_media_return_set_source(r->m, ret_mine, RTC_RETURN_PROGRAMME) == -EINVAL &&
+	      rtc_media_return_set_source(r->m, 999, RTC_RETURN_TALKBACK) == -ENOENT,
+	      "a return switches only between mix-minus and talkback, of a return that exists");
+	CHECK(engine_add_tone(r->e, "talkback", 660.0, -12.0, ENGINE_TO_PLAYOUT, &talk) == 0,
+	      "the engineer's talkback on the playout bus");
+	rtc_media_return_stats(r->m, ret_mine, &before);
+	CHECK(rtc_media_return_set_source(r->m, ret_mine, RTC_RETURN_TALKBACK) == 0,
+	      "the guest's return becomes the talkback");
+	for (uint32_t done = 0; done < 3 * RATE; done += PERIOD) {
+		rig_step(r, &s, 1, NULL);
+		listener_drain(mine);
+	}
+	rtc_media_return_stats(r->m, ret_mine, &after);
+	CHECK(after.ssrc == before.ssrc && after.packets >= before.packets + 140 && !mine->bad &&
+	      mine->ssrc == before.ssrc, "the same stream goes on (%llu -> %llu packets)",
+	      (unsigned long long)before.packets, (unsigned long long)after.packets);
+	if (mine->frames >= from + 2 * RATE) {
+		uint32_t at = mine->frames - RATE;
+		double tb = tone_amplitude(mine->pcm + 2 * at, RATE, 2, 660.0);
+		double self = tone_amplitude(mine->pcm + 2 * at, RATE, 2, 1000.0);
+
+		CHECK(fabs(db(tb) - (-12.0)) < 1.5 && db(self) < -60.0,
+		      "the talkback is in it (%.1f dBFS), the guest is not (%.1f dBFS)", db(tb),
+		      db(self));
+	} else {
+		CHECK(false, "the talkback decodes (%u frames)", mine->frames - from);
+	}
+}
+
 static void test_mixminus(void)
 {
 	struct rig r;
@@ -751,6 +789,7 @@ static void test_mixminus(void)
 		      "the programme return has both (guest %.1f, host %.1f dBFS)", db(g_prog),
 		      db(h_prog));
 	}
+	test_talkback(&r, &s, &mine, ret_mine);
 	CHECK(rtc_media_return_close(r.m, ret_mine) == 0 && rtc_media_return_close(r.m, ret_prog) == 0,
 	      "returns closed");
 	listener_free(&mine);
