@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""test_guest.py - browser guests over WebRTC: the guest page in headless
+Chromium against a real airmixd.
+
+Starts airmixd (internal clock, a bearer token for the API, [rtc] app id and
+key, [webrtc] host candidates on 127.0.0.1 only: no packet leaves loopback),
+creates the rooms "studio" and "lobby", writes the guests' microphone tones
+(1 kHz and 700 Hz, fed to Chromium with --use-file-for-fake-audio-capture)
+and a 440 Hz cart into the media folder, and runs tests/browser/test_guest.mjs,
+which opens guest links, drives the pages and checks (see its header): the
+guest's tone in the publish bus, the cart and not the guest's own tone in
+what the page receives, two guests with one page closed abruptly, expired
+and forged tokens, the green room. Each "ok - " / "not ok - " line of the
+script is one check here.
+
+Under AIRMIX_SANITIZER (ASan) the same checks run with longer waits.
+"""
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import threading
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+from airmixd import Airmixd, BIN, check, finish  # noqa: E402
+from test_browser import BROWSER_DIR, CHROMIUM, npm_ci, write_tone  # noqa: E402
+
+ARTEFACTS = os.path.join(os.environ.get("ARTEFACTS", os.path.join(BIN, "artefacts")), "guest")
+APP_ID = "123456781234567812345678"
+APP_KEY = "guest-test-key"
+NODE_LIMIT_S = 600 if os.environ.get("AIRMIX_SANITIZER") else 360
+CONF = """[rtc]
+app_id = %s
+app_key = %s
+[webrtc]
+interfaces = 127.0.0.1
+""" % (APP_ID, APP_KEY)
+
+
+def run_node(env):
+    """The node script's lines as checks; its exit status (killed after
+    NODE_LIMIT_S)."""
+    proc = subprocess.Popen(["node", os.path.join(BROWSER_DIR, "test_guest.mjs")],
+                            cwd=BROWSER_DIR, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    timer = threading.Timer(NODE_LIMIT_S, proc.kill)
+    timer.start()
+    try:
+        for raw in proc.stdout:
+            line = raw.decode(errors="replace").rstrip("\n")
+            if line.startswith("ok - "):
+                check(line[5:], True)
+            elif line.startswith("not ok - "):
+                what, _, detail = line[9:].partition(": ")
+                check(what, False, detail)
+            else:
+                print("# node: %s" % line, flush=True)
+        return proc.wait(timeout=10)
+    finally:
+        timer.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def main():
+    have = all(shutil.which(x) for x in ("node", "npm")) and os.access(CHROMIUM, os.X_OK)
+    if not check("node, npm and %s are installed (debian/deps.sh test)" % CHROMIUM, have):
+        finish()
+    if not check("playwright-core is installed in tests/browser (npm ci)", npm_ci()):
+        finish()
+    os.makedirs(ARTEFACTS, exist_ok=True)
+    token = secrets.token_hex(16)
+    d = Airmixd(token=token, extra_conf=CONF)
+    media = os.path.join(d.data_dir, "media")
+    os.makedirs(media, exist_ok=True)
+    # whole cycles per file: the loops (Chromium's fake capture, the cart) are seamless
+    write_tone(os.path.join(media, "cart.wav"), seconds=4.0, dbfs=-12.0, freq=440.0)
+    tones = {}
+    for hz in (1000, 700):
+        tones[hz] = os.path.join(d.tmp, "mic-%d.wav" % hz)
+        write_tone(tones[hz], seconds=2.0, dbfs=-12.0, freq=float(hz))
+    try:
+        d.start()
+        for room in ("studio", "lobby"):
+            st, body, _ = d.request("POST", "/api/v1/rooms", {"room": room})
+            check("room %s created" % room, st == 201, (st, body))
+        env = dict(os.environ, AIRMIX_URL=d.url, AIRMIX_TOKEN=token, AIRMIX_DATA=d.data_dir,
+                   TONE_1000=tones[1000], TONE_700=tones[700], CART="cart.wav",
+                   ARTEFACTS=ARTEFACTS, CHROMIUM=CHROMIUM)
+        rc = run_node(env)
+        check("the browser script exits cleanly", rc == 0, "exit status %s" % rc)
+        check("airmixd is still running after the guests", d.alive(), d.log_text()[-1500:])
+        d.check_clean_stop()
+    finally:
+        if os.environ.get("AIRMIX_KEEP_TMP") == "1":
+            print("# kept %s" % d.tmp)
+        d.cleanup()
+    finish()
+
+
+if __name__ == "__main__":
+    main()
