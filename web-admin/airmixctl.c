@@ -102,8 +102,9 @@ static const char usage_text[] =
 	"                                  change an icecast task's metadata (--title \"\"\n"
 	"                                  hands \"now playing\" back to the mixing files)\n"
 	"  cdn stop ID                     stop a push task\n"
-	"  token issue ROOM USER [--expire S] [--no-publish] [--no-subscribe]\n"
-	"                                  an RTC AccessToken for a guest (default 3600 s)\n"
+	"  token issue ROOM USER [--expire S] [--no-publish] [--no-subscribe] [--link]\n"
+	"                                  an RTC AccessToken for a guest (default 3600 s);\n"
+	"                                  --link: the browser guest's link instead\n"
 	"  token verify TOKEN [--config F] read a token; check it with F's [rtc] app key\n"
 	"  room list                       every RTC room\n"
 	"  room create ROOM                create a room\n"
@@ -111,6 +112,8 @@ static const char usage_text[] =
 	"  room kick ROOM USER             remove a user (KICKED_OUT)\n"
 	"  room dismiss ROOM               everyone out, the room removed (ROOM_DISMISS)\n"
 	"  room volume ROOM USER V         a user's track volume, 0..400\n"
+	"  room on-air ROOM USER           the user into the programme\n"
+	"  room green-room ROOM USER       the user out of it: heard on playout, hears talkback\n"
 	"  forward start ROOM TARGET=TOKEN[@ws://HOST:PORT] ... [--user U] [--track USER]\n"
 	"                                  forward ROOM's programme (or USER's track) into\n"
 	"                                  up to 4 target rooms, here or on another airmixd\n"
@@ -1330,16 +1333,32 @@ static int token_verify_cmd(int argc, char **argv)
 	return rc ? EXIT_SERVER : 0;
 }
 
+/* URL/guest/ROOM?token=TOKEN: what the engineer sends a browser guest. */
+static int print_guest_link(const struct ctl *c, const char *room, const char *token)
+{
+	char *tok = token ? curl_easy_escape(NULL, token, 0) : NULL;
+	size_t n = strlen(c->url);
+
+	if (!tok)
+		return usage_error("token issue: no token in the reply");
+	while (n && c->url[n - 1] == '/')
+		n--;
+	printf("%.*s/guest/%s?token=%s\n", (int)n, c->url, room, tok);
+	curl_free(tok);
+	return 0;
+}
+
 static int token_issue_cmd(const struct ctl *c, int argc, char **argv)
 {
 	json_t *body, *r = NULL;
 	char path[512], *room;
 	long long expire = 3600;
+	bool link = false;
 	int rc, i;
 
 	if (argc < 4)
 		return usage_error("usage: token issue ROOM USER [--expire S] [--no-publish] "
-				   "[--no-subscribe]");
+				   "[--no-subscribe] [--link]");
 	body = json_pack("{s:s}", "user", argv[3]);
 	for (i = 4; i < argc; i++) {
 		char *end;
@@ -1348,6 +1367,8 @@ static int token_issue_cmd(const struct ctl *c, int argc, char **argv)
 			json_object_set_new(body, "publish", json_false());
 		} else if (!strcmp(argv[i], "--no-subscribe")) {
 			json_object_set_new(body, "subscribe", json_false());
+		} else if (!strcmp(argv[i], "--link")) {
+			link = true;
 		} else if (!strcmp(argv[i], "--expire") && i + 1 < argc) {
 			expire = strtoll(argv[++i], &end, 10);
 			if (*end || expire < 0) {
@@ -1366,10 +1387,12 @@ static int token_issue_cmd(const struct ctl *c, int argc, char **argv)
 		return usage_error("token issue: bad room id");
 	}
 	snprintf(path, sizeof(path), "/api/v1/rooms/%s/tokens", room);
-	curl_free(room);
 	rc = call(c, "POST", path, body, &r);
-	if (!rc && r)
+	if (!rc && r && link)
+		rc = print_guest_link(c, room, str(r, "token"));
+	else if (!rc && r)
 		printf("%s\n", str(r, "token"));
+	curl_free(room);
 	json_decref(r);
 	return rc;
 }
@@ -1385,11 +1408,12 @@ static int cmd_token(const struct ctl *c, int argc, char **argv)
 
 static void room_users(const json_t *room)
 {
-	struct table *t = table_new(6);
+	struct table *t = table_new(8);
 	const json_t *users = json_object_get(room, "users");
 	char track[16], pkts[24];
 
-	table_row(t, "USER", "VISIBLE", "TRACK", "PACKETS", "LOST", "SUBSCRIPTIONS");
+	table_row(t, "USER", "VISIBLE", "ON AIR", "VIA", "TRACK", "PACKETS", "LOST",
+		  "SUBSCRIPTIONS");
 	for (size_t i = 0; i < json_array_size(users); i++) {
 		const json_t *u = json_array_get(users, i);
 		const json_t *st = json_object_get(u, "stats");
@@ -1404,7 +1428,8 @@ static void room_users(const json_t *room)
 		snprintf(subs, sizeof(subs), "%zu",
 			 json_array_size(json_object_get(u, "subscriptions")));
 		table_row(t, str(u, "user"), json_is_true(json_object_get(u, "visible")) ? "yes" :
-			  "no", track, st ? pkts : "-", st ? lost : "-", subs);
+			  "no", json_is_true(json_object_get(u, "on_air")) ? "yes" : "green room",
+			  str(u, "transport"), track, st ? pkts : "-", st ? lost : "-", subs);
 	}
 	table_print(t);
 	table_free(t);
@@ -1442,6 +1467,9 @@ static int room_call(const struct ctl *c, const char *method, const char *path, 
 		printf("kicked %s from %s\n", str(r, "user"), str(r, "room"));
 	} else if (json_object_get(r, "dismissed")) {
 		printf("dismissed %s\n", str(r, "room"));
+	} else if (json_object_get(r, "on_air")) {
+		printf("%s is %s in %s\n", str(r, "user"), json_is_true(json_object_get(r, "on_air")) ?
+		       "on air" : "in the green room", str(r, "room"));
 	} else if (json_object_get(r, "gain")) {
 		printf("node %lld gain %.2f\n", (long long)json_integer_value(json_object_get(r, "id")),
 		       json_number_value(json_object_get(r, "gain")));
@@ -1463,7 +1491,7 @@ static int cmd_room(const struct ctl *c, int argc, char **argv)
 	if (argc == 3 && !strcmp(argv[1], "create"))
 		return room_call(c, "POST", "/api/v1/rooms", json_pack("{s:s}", "room", argv[2]));
 	if (argc < 3)
-		return usage_error("usage: room list|create|get|kick|dismiss|volume ... (see help)");
+		return usage_error("usage: room list|create|get|kick|dismiss|volume|on-air|green-room ... (see help)");
 	room = curl_easy_escape(NULL, argv[2], 0);
 	user = argc > 3 ? curl_easy_escape(NULL, argv[3], 0) : NULL;
 	if (!room || (argc > 3 && !user)) {
@@ -1476,6 +1504,10 @@ static int cmd_room(const struct ctl *c, int argc, char **argv)
 	} else if (argc == 4 && !strcmp(argv[1], "kick")) {
 		snprintf(path, sizeof(path), "/api/v1/rooms/%s/users/%s", room, user);
 		method = "DELETE";
+	} else if (argc == 4 && (!strcmp(argv[1], "on-air") || !strcmp(argv[1], "green-room"))) {
+		snprintf(path, sizeof(path), "/api/v1/rooms/%s/users/%s", room, user);
+		method = "PUT";
+		body = json_pack("{s:b}", "on_air", argv[1][0] == 'o');
 	} else if (argc == 5 && !strcmp(argv[1], "volume")) {
 		char *end;
 		long v = strtol(argv[4], &end, 10);

@@ -27,6 +27,7 @@ import struct
 import subprocess
 import sys
 import time
+import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from airmixd import Airmixd, BIN, check, finish  # noqa: E402
@@ -450,6 +451,16 @@ def cli(d):
     check("airmixctl room list shows cli", rc == 0 and "cli" in out, out)
     rc, out = ctl(d, "room", "volume", "cli", "bob", "80")
     check("airmixctl room volume for a user not in the room: exit 1", rc == 1 and
+          "no user bob" in out, out)
+    rc, out = ctl(d, "token", "issue", "cli", "ann", "--link")
+    link = urllib.parse.urlsplit(out.strip())
+    query = urllib.parse.parse_qs(link.query)
+    got = read_token(query["token"][0]) if rc == 0 and "token" in query else None
+    check("airmixctl token issue --link: the guest's link to /guest/cli with a token for ann",
+          link.path == "/guest/cli" and out.startswith(d.url) and got and
+          got[:2] == ("cli", "ann"), out)
+    rc, out = ctl(d, "room", "on-air", "cli", "bob")
+    check("airmixctl room on-air for a user not in the room: exit 1", rc == 1 and
           "no user bob" in out, out)
     rc, out = ctl(d, "room", "dismiss", "cli")
     check("airmixctl room dismiss", rc == 0 and "dismissed cli" in out, out)
