@@ -182,14 +182,23 @@ void rtc_conn_refuse(struct rtc_conn *c, const char *why)
 	refuse(c, 0, false, "rtc (unreadable message)", why);
 }
 
-/* "rtc <message>" with the token masked, for the history. */
+/* "rtc <message>" for the history: the token masked, an SDP offer (which
+ * holds the ICE password) shown by its size only. */
 static void request_text(json_t *req, char *buf, size_t len)
 {
 	json_t *copy = json_copy(req);
 	char *text;
 
+	json_t *sdp = copy ? json_object_get(copy, "sdp") : NULL;
+
 	if (copy && json_object_get(copy, "token"))
 		json_object_set_new(copy, "token", json_string("***"));
+	if (json_is_string(sdp)) {
+		char shown[48];
+
+		snprintf(shown, sizeof(shown), "(%zu bytes)", json_string_length(sdp));
+		json_object_set_new(copy, "sdp", json_string(shown));
+	}
 	text = copy ? json_dumps(copy, JSON_COMPACT) : NULL;
 	snprintf(buf, len, "rtc %.*s", REQUEST_SHOWN, text ? text : "(out of memory)");
 	free(text);

@@ -43,6 +43,7 @@
 #define LATENCY_MS 20		/* webrtcbin's jitter buffer: reorders only */
 #define MAX_EVENTS 256		/* queued for the owner; more = the peer fails */
 #define RTP_MAX 1500
+#define MAX_REMOTE_CANDIDATES 64	/* a browser gives a handful */
 
 static const char *const needed[] = {
 	"webrtcbin", "udpsrc", "fakesink", "nicesrc", "nicesink", "dtlssrtpenc", "dtlssrtpdec",
@@ -64,6 +65,7 @@ struct webrtc_peer {
 	atomic_uint_fast32_t ssrc;
 	atomic_bool forwarding;
 	atomic_uint_fast64_t packets;
+	unsigned remote_candidates;	/* owner thread */
 
 	pthread_mutex_t lock;	/* the queue */
 	struct queued *head, *tail;
@@ -665,6 +667,11 @@ int webrtc_peer_add_ice(struct webrtc_peer *p, unsigned mline, const char *candi
 		snprintf(msg, len, "m-line %u does not exist: the guest's offer has one, 0", mline);
 		return -EINVAL;
 	}
+	if (p->remote_candidates >= MAX_REMOTE_CANDIDATES) {
+		snprintf(msg, len, "more than %d ICE candidates from one guest",
+			 MAX_REMOTE_CANDIDATES);
+		return -EINVAL;
+	}
 	if (n > WEBRTC_CANDIDATE_MAX || strncmp(candidate, "candidate:", 10)) {
 		snprintf(msg, len, "an ICE candidate starts with \"candidate:\" and has at most %d "
 			 "bytes", WEBRTC_CANDIDATE_MAX);
@@ -677,6 +684,7 @@ int webrtc_peer_add_ice(struct webrtc_peer *p, unsigned mline, const char *candi
 		}
 	}
 	g_signal_emit_by_name(p->webrtc, "add-ice-candidate", mline, candidate);
+	p->remote_candidates++;
 	return 0;
 }
 

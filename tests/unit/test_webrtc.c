@@ -316,6 +316,28 @@ static void refused_candidates(struct webrtc_peer *p)
 	      msg[0], "a candidate with a control byte is refused: %s", msg);
 }
 
+/* A guest cannot pile up candidates: 64 are taken, the next is refused. */
+static void too_many_candidates(const char *offer)
+{
+	struct webrtc_peer *p = NULL;
+	char msg[256] = "", cand[128];
+	int taken = 0;
+
+	if (webrtc_peer_create(&loopback_cfg, offer, &p, msg, sizeof(msg)) < 0) {
+		CHECK(false, "a second peer from the offer: %s", msg);
+		return;
+	}
+	for (int i = 0; i < 64; i++) {
+		snprintf(cand, sizeof(cand), "candidate:%d 1 UDP 2122252543 127.0.0.1 %d typ host",
+			 i, 40000 + i);
+		taken += webrtc_peer_add_ice(p, 0, cand, msg, sizeof(msg)) == 0;
+	}
+	msg[0] = '\0';
+	CHECK(taken == 64 && webrtc_peer_add_ice(p, 0, cand, msg, sizeof(msg)) == -EINVAL &&
+	      strstr(msg, "more than 64"), "64 candidates are taken, the 65th refused: %s", msg);
+	webrtc_peer_destroy(p);
+}
+
 /* Runs both ends until the guest's audio and the return flowed. */
 static void connect_and_flow(struct guest *g, struct webrtc_peer *p, int track_fd,
 			     struct track_rx *rx)
@@ -398,6 +420,7 @@ int main(void)
 		printf("%s\n", offer);
 	rc = webrtc_peer_create(&loopback_cfg, offer, &p, msg, sizeof(msg));
 	CHECK(rc == 0, "the guest's offer is taken %s", msg);
+	too_many_candidates(offer);
 	g_free(offer);
 	if (rc < 0)
 		return CHECK_DONE();
