@@ -82,7 +82,11 @@ def main():
         tones[hz] = os.path.join(d.tmp, "mic-%d.wav" % hz)
         write_tone(tones[hz], seconds=2.0, dbfs=-12.0, freq=float(hz))
     try:
-        d.start()
+        try:
+            d.start()
+        except RuntimeError as e:
+            check("airmixd starts with [webrtc]", False, str(e)[-1500:])
+            finish()
         for room in ("studio", "lobby"):
             st, body, _ = d.request("POST", "/api/v1/rooms", {"room": room})
             check("room %s created" % room, st == 201, (st, body))
