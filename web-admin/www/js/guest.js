@@ -410,6 +410,7 @@ async function join() {
 	const run = ++g.run;
 	try {
 		g.audio = new AudioContext();	// in the click: allowed to start
+		g.audio.resume().catch(() => {});	// some browsers still start it suspended
 		const ws = await connect();
 		if (run !== g.run) {
 			ws.close();
