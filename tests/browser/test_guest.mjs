@@ -20,7 +20,8 @@
 // itself); one of two guests closed abruptly: the other plays on and the
 // history names who left and why; expired and forged tokens show
 // INVALID_TOKEN and join nothing; a green-room guest is off the bus until
-// it goes live. Prints "ok - ..." / "not ok - ...: detail" per check. Every
+// it goes live; a Firefox guest (FIREFOX, default /usr/bin/firefox-esr,
+// when installed) goes live and is heard. Prints "ok - ..." / "not ok - ...: detail" per check. Every
 // wait is bounded.
 
 import { chromium, firefox } from 'playwright-core';

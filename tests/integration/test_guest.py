@@ -10,7 +10,8 @@ and a 440 Hz cart into the media folder, and runs tests/browser/test_guest.mjs,
 which opens guest links, drives the pages and checks (see its header): the
 guest's tone in the publish bus, the cart and not the guest's own tone in
 what the page receives, two guests with one page closed abruptly, expired
-and forged tokens, the green room. Each "ok - " / "not ok - " line of the
+and forged tokens, the green room, and a guest in Firefox (firefox-esr over
+WebDriver BiDi, when installed). Each "ok - " / "not ok - " line of the
 script is one check here.
 
 Under AIRMIX_SANITIZER (ASan) the same checks run with longer waits.
