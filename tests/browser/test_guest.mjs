@@ -227,13 +227,18 @@ async function userOf(room, user) {
 
 const pageErrors = [];
 
-async function launch(tone) {
+// studio.test: a name for 127.0.0.1 that, unlike it, is no secure context on http://
+const NAMED = 'studio.test';
+const PORT = new globalThis.URL(URL).port;
+
+async function launch(tone, extra = []) {
 	return chromium.launch({
 		executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
 		args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
 			'--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
 			`--use-file-for-fake-audio-capture=${tone}`, '--allow-loopback-in-peer-connection',
-			'--disable-features=WebRtcHideLocalIpsWithMdns', '--autoplay-policy=no-user-gesture-required'],
+			'--disable-features=WebRtcHideLocalIpsWithMdns', '--autoplay-policy=no-user-gesture-required',
+			`--host-resolver-rules=MAP ${NAMED} 127.0.0.1`, ...extra],
 		timeout: 60000,
 	});
 }
@@ -486,6 +491,16 @@ async function main() {
 		});
 	}
 
+	await step('a link on plain http to a name other than localhost', async () => {
+		const p = await open(browserB, 'insecure', `http://${NAMED}:${PORT}/guest/lobby?token=${encodeURIComponent(await issue('lobby', 'frank'))}`);
+		const err = await errorOf(p);
+		check(`the page says the microphone needs https (${await stateLine(p)})`, await stateOf(p) === 'error' &&
+			err && err.name === 'INSECURE_PAGE' && await p.isDisabled('#join'), err);
+		const users = await roomUsers('lobby');
+		check('and nobody joined', users !== null && users.length === 0, users);
+		await p.context().close();
+	});
+
 	// -- 5: the green room
 	await step('green room', async () => {
 		const dave = await open(browserB, 'dave', link('studio', await issue('studio', 'dave'), '&green_room=1'));
@@ -574,7 +589,33 @@ async function firefoxGuest() {
 		await browser.close();
 }
 
-main().then(() => process.exit(0), (e) => {
+// -- GUEST_MODE=tls: airmixd with tls_cert/tls_key, the page on
+// https://studio.test:PORT (Chromium ignores the self-signed certificate):
+// its signalling is then wss:// and the guest goes live.
+async function tlsMain() {
+	const room = await api('POST', '/api/v1/rooms', { room: 'studio' });
+	check('HTTPS: room studio created', room.status === 201, [room.status, room.text]);
+	const browser = await launch(process.env.TONE_1000, ['--ignore-certificate-errors']);
+	await step('a guest over HTTPS', async () => {
+		const p = await open(browser, 'tls', `https://${NAMED}:${PORT}/guest/studio?token=${encodeURIComponent(await issue('studio', 'gina'))}`);
+		check('HTTPS: the page is a secure context', await p.evaluate(() => window.isSecureContext && location.protocol === 'https:'));
+		await p.click('#join');
+		const st = await reach(p, 'live');
+		check('HTTPS: the guest reaches "live" (signalling over wss://)', st === 'live',
+			{ st, line: await stateLine(p), error: await errorOf(p) });
+		const u = await poll(async () => {
+			const x = await userOf('studio', 'gina');
+			return x && x.stats && x.stats.packets > 0 ? x : null;
+		}, 10000);
+		check('HTTPS: the guest\'s track is in the room with packets', u && u.stats.packets > 0, u);
+		await p.click('#leave');
+		check('HTTPS: Leave', await reach(p, 'left', 10000) === 'left');
+	});
+	check('HTTPS: no page errors', pageErrors.length === 0, pageErrors);
+	await browser.close();
+}
+
+(process.env.GUEST_MODE === 'tls' ? tlsMain() : main()).then(() => process.exit(0), (e) => {
 	console.log(`not ok - the browser script: ${String(e && e.stack || e).split('\n').slice(0, 4).join(' | ')}`);
 	process.exit(1);
 });

@@ -10,17 +10,23 @@ and a 440 Hz cart into the media folder, and runs tests/browser/test_guest.mjs,
 which opens guest links, drives the pages and checks (see its header): the
 guest's tone in the publish bus, the cart and not the guest's own tone in
 what the page receives, two guests with one page closed abruptly, expired
-and forged tokens, the green room, and a guest in Firefox (firefox-esr over
-WebDriver BiDi, when installed). Each "ok - " / "not ok - " line of the
-script is one check here.
+and forged tokens, a plain-http link (no microphone outside a secure
+context), the green room, and a guest in Firefox (firefox-esr over
+WebDriver BiDi, when installed). Then a second airmixd with a self-signed
+certificate: the page over https:// signals over wss:// and goes live. Each
+"ok - " / "not ok - " line of the script is one check here.
 
 Under AIRMIX_SANITIZER (ASan) the same checks run with longer waits.
 """
+import http.client
+import json
 import os
 import secrets
 import shutil
+import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
@@ -65,6 +71,45 @@ def run_node(env):
             proc.wait()
 
 
+def https_get(d, ctx, path):
+    conn = http.client.HTTPSConnection("127.0.0.1", d.port, context=ctx, timeout=10)
+    try:
+        conn.request("GET", path, headers={"Authorization": "Bearer " + d.token})
+        r = conn.getresponse()
+        raw = r.read()
+        return r.status, json.loads(raw) if raw else None
+    finally:
+        conn.close()
+
+
+def tls_run(env, token):
+    """The node script's GUEST_MODE=tls against an airmixd speaking HTTPS
+    with a self-signed certificate for studio.test and 127.0.0.1."""
+    t = Airmixd(token=token, extra_conf=CONF)
+    cert, key = os.path.join(t.tmp, "cert.pem"), os.path.join(t.tmp, "key.pem")
+    p = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=studio.test", "-addext",
+                        "subjectAltName=DNS:studio.test,IP:127.0.0.1", "-keyout", key, "-out", cert],
+                       capture_output=True, text=True, timeout=60)
+    if not check("openssl made a self-signed certificate", p.returncode == 0, p.stderr):
+        return
+    t.extra_conf += "[http]\ntls_cert = %s\ntls_key = %s\n" % (cert, key)
+    ctx = ssl.create_default_context(cafile=cert)
+    t.get = lambda path, timeout=10.0, token=None: https_get(t, ctx, path)
+    try:
+        try:
+            t.start()
+        except RuntimeError as e:
+            check("airmixd starts with tls_cert and tls_key", False, str(e)[-1500:])
+            return
+        rc = run_node(dict(env, AIRMIX_URL="https://127.0.0.1:%d" % t.port, GUEST_MODE="tls",
+                           NODE_EXTRA_CA_CERTS=cert))
+        check("the HTTPS browser script exits cleanly", rc == 0, "exit status %s" % rc)
+        check("the HTTPS airmixd stops cleanly", t.stop() == 0, t.log_text()[-1500:])
+    finally:
+        t.cleanup()
+
+
 def main():
     have = all(shutil.which(x) for x in ("node", "npm")) and os.access(CHROMIUM, os.X_OK)
     if not check("node, npm and %s are installed (debian/deps.sh test)" % CHROMIUM, have):
@@ -78,16 +123,26 @@ def main():
     os.makedirs(media, exist_ok=True)
     # whole cycles per file: the loops (Chromium's fake capture, the cart) are seamless
     write_tone(os.path.join(media, "cart.wav"), seconds=4.0, dbfs=-12.0, freq=440.0)
+    tones_dir = tempfile.mkdtemp(prefix="airmix-guest-tones.")
     tones = {}
     for hz in (1000, 700):
-        tones[hz] = os.path.join(d.tmp, "mic-%d.wav" % hz)
+        tones[hz] = os.path.join(tones_dir, "mic-%d.wav" % hz)
         write_tone(tones[hz], seconds=2.0, dbfs=-12.0, freq=float(hz))
+    try:
+        run_both(d, token, tones)
+    finally:
+        shutil.rmtree(tones_dir, ignore_errors=True)
+    finish()
+
+
+def run_both(d, token, tones):
+    """The plain-HTTP daemon's scenario, then the HTTPS one."""
     try:
         try:
             d.start()
         except RuntimeError as e:
             check("airmixd starts with [webrtc]", False, str(e)[-1500:])
-            finish()
+            return
         for room in ("studio", "lobby"):
             st, body, _ = d.request("POST", "/api/v1/rooms", {"room": room})
             check("room %s created" % room, st == 201, (st, body))
@@ -102,7 +157,7 @@ def main():
         if os.environ.get("AIRMIX_KEEP_TMP") == "1":
             print("# kept %s" % d.tmp)
         d.cleanup()
-    finish()
+    tls_run(env, token)
 
 
 if __name__ == "__main__":
