@@ -69,6 +69,7 @@ const g = {
 	pending: new Map(),
 	pingTimer: 0,
 	joined: false,
+	self: '',		// our user id, from the join reply
 	pc: null,
 	sender: null,
 	mic: null,
@@ -212,7 +213,8 @@ function onMessage(text) {
 		onEvent(m.event, m.data || {}).catch((e) => fail(infoOf(e)));
 }
 
-const FATAL_EVENTS = ['token_expired', 'kicked_out', 'room_dismiss', 'duplicate_login'];
+// the events that put the guest out of the room (rooms.c)
+const FATAL_EVENTS = ['token_expired', 'kicked', 'room_dismissed', 'duplicate_login'];
 
 async function onEvent(name, data) {
 	if (!g.pc && name.startsWith('webrtc_'))
@@ -231,8 +233,9 @@ async function onEvent(name, data) {
 		g.serverIce = String(data.state);
 		if (data.state === 'failed' || data.state === 'closed')
 			throw pageError('WEBRTC_FAILED', `the studio's side of the audio connection is ${data.state}`);
-	} else if (name === 'on_air') {
-		g.onAir = data.on_air === true;
+	} else if (name === 'on_air') {	// the room hears of everyone's
+		if (data.user === undefined || data.user === g.self)
+			g.onAir = data.on_air === true;
 	} else if (FATAL_EVENTS.includes(name)) {
 		fail(data.error || { name: name.toUpperCase(), message: '' });
 		return;
@@ -419,6 +422,7 @@ async function join() {
 		g.ws = ws;
 		const data = await request('join', { token: link.token, room: link.room, green_room: link.green });
 		g.joined = true;
+		g.self = data.user;
 		for (const u of data.users || [])
 			g.people.add(u.user);
 		g.pingTimer = setInterval(() => request('ping').catch(() => {}), PING_MS);
