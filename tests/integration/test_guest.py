@@ -11,7 +11,7 @@ which opens guest links, drives the pages and checks (see its header): the
 guest's tone in the publish bus, the cart and not the guest's own tone in
 what the page receives, two guests with one page closed abruptly, expired
 and forged tokens, a plain-http link (no microphone outside a secure
-context), the green room, and a guest in Firefox (firefox-esr over
+context), the green room, a kick, and a guest in Firefox (firefox-esr over
 WebDriver BiDi, when installed). Then a second airmixd with a self-signed
 certificate: the page over https:// signals over wss:// and goes live. Each
 "ok - " / "not ok - " line of the script is one check here.
