@@ -164,6 +164,10 @@ function peakHz(x, rate, lo, hi) {
 	return (a + b) / 2;
 }
 
+// Absence of a tone beside another one is judged at -60 dBFS, 48 dB under
+// the guests' -12 dBFS: a track's underruns splatter clicks to about
+// -75 dBFS across the band. On a silent bus (mute) it is -70.
+
 // 10 ms windows quieter than a tenth of the median: dropouts
 function quietWindows(x, rate) {
 	const win = Math.floor(rate / 100), levels = [];
@@ -456,7 +460,7 @@ async function main() {
 		if (bus) {
 			const { f } = await busTone(bus, 700, 'studio', 'bob'), a = toneDb(bus.x, bus.rate, 1000);
 			check(`the bus holds bob's 700 Hz +- 1 % (${fixed(f, 2)} Hz) and no more alice (${fixed(a)} dBFS)`,
-				Math.abs(f - 700) <= 7 && a < -70, { f, a });
+				Math.abs(f - 700) <= 7 && a < -60, { f, a });
 		}
 		const u = await userOf('studio', 'bob');
 		check('bob\'s track is still in the room with its stats', u && u.publishing && u.stats && u.stats.receiving, u);
@@ -510,7 +514,7 @@ async function main() {
 		if (bus) {
 			const db = toneDb(bus.x, bus.rate, 1000), other = toneDb(bus.x, bus.rate, 700);
 			check(`in the green room dave is not in the publish bus (${fixed(db)} dBFS at 1 kHz; bob ${fixed(other)} dBFS)`,
-				db < -70 && other > -40, { db, other });
+				db < -60 && other > -40, { db, other });
 		}
 		await dave.click('#go-live');
 		const live = await reach(dave, 'live', 10000);
