@@ -20,7 +20,7 @@ build_pkgs="build-essential pkg-config libjack-jackd2-dev libasound2-dev libsqli
 # browser guests: webrtcbin and the elements it builds on (loaded at run time)
 run_pkgs="$build_pkgs gstreamer1.0-plugins-base gstreamer1.0-plugins-good
 	gstreamer1.0-plugins-bad gstreamer1.0-nice"
-test_pkgs="$run_pkgs chromium nodejs jackd2 alsa-utils libasound2-plugins sqlite3 python3 python3-websockets
+test_pkgs="$run_pkgs chromium firefox-esr nodejs jackd2 alsa-utils libasound2-plugins sqlite3 python3 python3-websockets
 	python3-numpy curl libclang-rt-14-dev clang procps iproute2
 	sox ffmpeg nginx libnginx-mod-rtmp icecast2 openssl"
 # npm for the browser tests: Debian's package, unless a nodejs that ships its
