@@ -778,6 +778,9 @@ static int create_context(struct web_admin *w, const struct airmix_config *cfg, 
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 		info.ssl_cert_filepath = cfg->http_tls_cert;
 		info.ssl_private_key_filepath = cfg->http_tls_key;
+		/* HTTP/1.1 only: over HTTP/2 libwebsockets 4.1.6 stalls the
+		 * file replies (the page's files) part way */
+		info.alpn = "http/1.1";
 		w->tls = true;
 	}
 	lws_set_log_level(LLL_ERR | LLL_WARN, log_emit);

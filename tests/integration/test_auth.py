@@ -507,6 +507,8 @@ def test_tls():
         cookie = sc.split(";")[0]
         st, body, _ = https(d, ctx, "GET", "/api/v1/session", headers={"Cookie": cookie})
         check("tls: the session works over HTTPS", st == 200 and body["role"] == "admin")
+        check("tls: a browser offering h2 and http/1.1 gets http/1.1 (lws stalls files on h2)",
+              alpn_of(d.port) == "http/1.1", alpn_of(d.port))
         resp = raw(d.port, b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n", timeout=3)
         check("tls: plain HTTP gets no HTTP answer", not resp.startswith(b"HTTP/1.1 200"),
               resp[:80])
@@ -522,6 +524,16 @@ def test_tls():
     check("tls: an unreadable certificate stops the start with its name",
           "missing.pem" in msg and "tls_cert" in msg, msg[-300:])
     d2.cleanup()
+
+
+def alpn_of(port):
+    """The protocol the server picks from a browser's ALPN offer."""
+    offer = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    offer.check_hostname, offer.verify_mode = False, ssl.CERT_NONE
+    offer.set_alpn_protocols(["h2", "http/1.1"])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        with offer.wrap_socket(s, server_hostname="127.0.0.1") as t:
+            return t.selected_alpn_protocol()
 
 
 def https(d, ctx, method, path, body=None, headers=None):
