@@ -6,8 +6,8 @@ test_guest.py covers Chromium; this one drives Firefox through WebDriver
 BiDi itself, over a WebSocket (python3-websockets): no geckodriver, no
 playwright. Firefox runs headless with a fresh temporary profile whose
 user.js gives it its fake microphone (a 1 kHz tone), no permission prompts,
-autoplay, ICE on the loopback interface with plain host candidates, and
-nothing that would reach out of the machine (updates, telemetry, first-run
+autoplay, plain host candidates with loopback allowed, and nothing that
+would reach out of the machine (updates, telemetry, first-run
 pages, safe browsing, remote settings: all off or pointed at a closed port
 on 127.0.0.1). --remote-debugging-port=0 lets Firefox choose its port; the
 "WebDriver BiDi listening on ws://..." line on its stderr names it.
@@ -23,13 +23,24 @@ server runs SCHED_FIFO at a low priority: that card is the clock of
 Firefox's whole media graph, microphone included, and a non-real-time
 dummy driver on a loaded machine loses the time of every late cycle (its
 graph ran at 0.22-0.8 of real time here under load, against 0.99 with
-SCHED_FIFO). Where real time is refused, jackd runs without it.
+SCHED_FIFO). Where real time is refused, jackd runs without it. About once
+in 20 runs on a loaded machine Firefox's first probe of that card fails and
+the page's AudioContext never starts: the page is then left, reloaded and
+joined once more (a note says so), and a check asserts the AudioContext
+runs.
 
 airmixd runs as in test_guest.py: internal clock, a bearer token for the
-API, [rtc] app id and key, [webrtc] host candidates on 127.0.0.1 only. The
-checks:
-  1. a guest link opened in Firefox reaches the "live" state, the page sends
-     RTP and the room shows the guest publishing;
+API, [rtc] app id and key, [webrtc] host candidates on 127.0.0.1 only.
+Firefox 153 gathers no loopback candidate here (nor does
+media.peerconnection.ice.force_interface = lo change that): its candidates
+are this machine's own interface addresses. With the daemon's 127.0.0.1 as
+the only other end, every ICE, DTLS and RTP packet still goes to an address
+of this machine, which the kernel delivers through lo; a check asserts that
+the pair ICE selected has 127.0.0.1 on the daemon's side. The checks:
+  1. a guest link opened in Firefox reaches the "live" state over a pair
+     with 127.0.0.1 on the daemon's end, with the microphone opened once
+     and unprocessed; the page sends RTP and the room shows the guest
+     publishing;
   2. the guest's 1 kHz is in the publish bus (a take, +- 1 %);
   3. the page's received audio is the mix-minus: a 440 Hz cart played
      through the mixing API is what the page hears
@@ -90,10 +101,9 @@ PREFS = {
     "media.navigator.permission.disabled": True,
     "media.autoplay.default": 0,
     "media.autoplay.block-webaudio": False,
-    # ICE on loopback only, with plain host candidates (no mDNS names)
+    # plain host candidates (no mDNS names), loopback allowed, no STUN server
     "media.peerconnection.ice.loopback": True,
     "media.peerconnection.ice.obfuscate_host_addresses": False,
-    "media.peerconnection.ice.force_interface": "lo",
     "media.peerconnection.default_iceservers": "[]",
     # sound out through ALSA (to JACK, see above)
     "media.cubeb.backend": "alsa",
@@ -530,6 +540,14 @@ class Page:
             return "(none: %s)" % e
 
 
+async def sound_card_up(page, seconds=5):
+    """The page's AudioContexts run (Firefox got its sound card), within
+    seconds."""
+    states = await poll(lambda: page.js("window.__airmixTestAudio.map(([c]) => c.state)"),
+                        lambda v: v and all(x == "running" for x in v), seconds)
+    return bool(states) and all(x == "running" for x in states)
+
+
 async def poll(fn, ok, seconds, every=0.25):
     """await fn() until ok(value), at most seconds (times SLOW); the last value."""
     end = time.monotonic() + seconds * SLOW
@@ -576,13 +594,28 @@ async def scenario(d, ff, link):
     page = Page(bidi, tree["contexts"][0]["context"])
 
     # 1: a guest on air in Firefox
-    await page.goto(link("studio", issue(d, "studio", "fox")))
+    url = link("studio", issue(d, "studio", "fox"))
+    await page.goto(url)
     hooked = await poll(lambda: page.js("window.airmixGuest !== undefined"), bool, 10)
     st = await page.state() if hooked else None
     check("the guest page loads in Firefox and is ready (%s)" % st, hooked and st == "ready",
           await page.text("state") if hooked else "no window.airmixGuest")
     await page.click("join")
     st = await page.reach("live", 30)
+    if st == "live" and not await sound_card_up(page):
+        # Firefox sizes a media graph's output when the graph starts; when
+        # the JACK card fails that first probe (seen about once in 20 runs
+        # on a loaded machine), the graph never gets its audio driver and
+        # its AudioContext stays suspended, whatever the page does. A new
+        # page gets a new graph: once.
+        print("# Firefox's AudioContext did not start (its sound card's first probe failed): "
+              "leaving, reloading the link and joining again")
+        await page.click("leave")
+        await page.reach("left", 10)
+        await page.goto(url)
+        await poll(lambda: page.js("window.airmixGuest !== undefined"), bool, 10)
+        await page.click("join")
+        st = await page.reach("live", 30)
     line = await page.text("state")
     live = check("Firefox reaches \"live\" and the state line says so (%s)" % line,
                  st == "live" and "live" in line.lower(),
@@ -591,6 +624,20 @@ async def scenario(d, ff, link):
     if not live:
         print_diagnostics(await page.diagnostics())
         print("# airmixd log: %s" % d.log_text()[-3000:])
+    pair = await page.js("""(async () => {
+        const pc = window.__airmixTestPcs[0], byId = new Map();
+        let sel = null;
+        (await pc.getStats()).forEach((x) => {
+            byId.set(x.id, x);
+            if (x.type === 'candidate-pair' && x.selected)
+                sel = x;
+        });
+        const end = (id) => { const c = byId.get(id); return c ? `${c.address}:${c.port}/${c.protocol}` : null; };
+        return sel && [end(sel.localCandidateId), end(sel.remoteCandidateId)];
+    })()""")
+    check("ICE selected a pair with the daemon's 127.0.0.1 on its far end (%s)"
+          % (" -> ".join(pair) if pair else None),
+          isinstance(pair, list) and (pair[1] or "").startswith("127.0.0.1:"), pair)
     mic = await page.js("""[window.__airmixTestMics.length,
         ...window.__airmixTestAudio.slice(0, 1).map(([c, s]) => s.getAudioTracks()[0].getSettings())]""")
     plain = isinstance(mic, list) and len(mic) == 2 and all(
@@ -610,6 +657,9 @@ async def scenario(d, ff, link):
     packets = ((u or {}).get("stats") or {}).get("packets", 0)
     check("GET /api/v1/rooms/studio shows fox publishing (%d packets)" % packets,
           u and u.get("publishing") and packets > 0, u)
+
+    check("Firefox's AudioContext runs: the page can measure what it hears",
+          await sound_card_up(page, 1), await page.diagnostics())
 
     # 2: the fake microphone's 1 kHz in the publish bus
     bus = await asyncio.to_thread(take_bus, d, "fox live", 4)
