@@ -69,6 +69,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from airmixd import Airmixd, JackDummy, check, finish  # noqa: E402
 from procs import stop_process  # noqa: E402
 from test_browser import write_tone  # noqa: E402
+from test_guest import full_leak_stacks  # noqa: E402
 
 import websockets  # noqa: E402
 
@@ -736,6 +737,7 @@ async def scenario(d, ff, link):
 
 
 def main():
+    full_leak_stacks()  # GLib's quark table block, as for test_guest.py's daemons
     if not check("%s is installed (debian/deps.sh test)" % FIREFOX, os.access(FIREFOX, os.X_OK)):
         finish()
     token = "ff" + os.urandom(12).hex()
