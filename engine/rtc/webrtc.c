@@ -521,24 +521,25 @@ static void on_offer_set(GstPromise *promise, gpointer user)
 
 /* ---- the pipeline */
 
-/* Host candidates only on the configured addresses. */
-static int set_interfaces(struct webrtc_peer *p, const char *list, char *msg, size_t len)
+/* libnice's agent: no UPnP (it would search the LAN for a router at every
+ * guest and hold up gathering), host candidates only on the configured
+ * addresses. */
+static int configure_agent(struct webrtc_peer *p, const char *list, char *msg, size_t len)
 {
 	GstWebRTCICE *ice = NULL;
 	NiceAgent *agent = NULL;
 	char copy[WEBRTC_INTERFACES_MAX], *save = NULL;
 	int rc = 0;
 
-	if (!list[0])
-		return 0;
 	g_object_get(p->webrtc, "ice-agent", &ice, NULL);
 	if (ice && g_object_class_find_property(G_OBJECT_GET_CLASS(ice), "agent"))
 		g_object_get(ice, "agent", &agent, NULL);
 	if (!agent) {
-		snprintf(msg, len, "webrtcbin's ICE agent is not libnice: interfaces cannot be set");
+		snprintf(msg, len, "webrtcbin's ICE agent is not libnice: it cannot be set up");
 		rc = -ENOTSUP;
 		goto out;
 	}
+	g_object_set(agent, "upnp", FALSE, NULL);
 	snprintf(copy, sizeof(copy), "%s", list);
 	for (char *a = strtok_r(copy, ", ", &save); a; a = strtok_r(NULL, ", ", &save)) {
 		NiceAddress addr;
@@ -584,7 +585,7 @@ static int build_pipeline(struct webrtc_peer *p, const struct webrtc_config *cfg
 	g_signal_connect(p->webrtc, "on-ice-candidate", G_CALLBACK(on_ice_candidate), p);
 	g_signal_connect(p->webrtc, "notify::ice-connection-state", G_CALLBACK(on_ice_state), p);
 	g_signal_connect(p->webrtc, "pad-added", G_CALLBACK(on_pad_added), p);
-	if (set_interfaces(p, cfg->interfaces, msg, len) < 0)
+	if (configure_agent(p, cfg->interfaces, msg, len) < 0)
 		return -EINVAL;
 	return make_return(p, msg, len);
 }
