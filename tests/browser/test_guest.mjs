@@ -519,6 +519,13 @@ async function main() {
 			check(`in the green room dave is not in the publish bus (${fixed(db)} dBFS at 1 kHz; bob ${fixed(other)} dBFS)`,
 				db < ABSENT_DB && other > -40, { db, other });
 		}
+		// the engineer's talkback: a 1.5 kHz tone on the playout bus only
+		const tb = await api('POST', '/api/v1/graph/nodes', { kind: 'tone', name: 'talkback',
+			frequency_hz: 1500, level_dbfs: -6, buses: ['playout'] });
+		const heard = await hears(dave, 1500, 1000, 30);
+		check(`in the green room dave hears the talkback (${fixed(heard.dominant, 2)} Hz), not himself ` +
+			`(${fixed(heard.tone - heard.absent)} dB under)`, tb.status === 201 &&
+			Math.abs(heard.dominant - 1500) <= 15 && heard.tone - heard.absent >= 30, { status: tb.status, heard });
 		await dave.click('#go-live');
 		const live = await reach(dave, 'live', 10000);
 		check('Go live: the page says "live"', live === 'live' && /live/i.test(await stateLine(dave)),
@@ -530,6 +537,12 @@ async function main() {
 			check(`live, dave is in the publish bus at 1 kHz +- 1 % (${fixed(f, 2)} Hz, ${fixed(db)} dBFS)`,
 				Math.abs(f - 1000) <= 10 && db > -40, { f, db });
 		}
+		const onAir = await hears(dave, 700, 1500, 30);
+		check(`live, dave hears the programme (bob, ${fixed(onAir.dominant, 2)} Hz), the talkback ` +
+			`${fixed(onAir.tone - onAir.absent)} dB under it`, Math.abs(onAir.dominant - 700) <= 7 &&
+			onAir.tone - onAir.absent >= 30, onAir);
+		if (tb.json && tb.json.id)
+			await api('DELETE', `/api/v1/graph/nodes/${tb.json.id}`);
 		await dave.click('#go-green');
 		const back = await reach(dave, 'green', 10000);
 		check('Back to the green room: the page says so', back === 'green', { back, line: await stateLine(dave) });
