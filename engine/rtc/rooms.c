@@ -1434,6 +1434,9 @@ static json_t *member_json(struct rooms *r, const struct member *m)
 				"underruns", (json_int_t)st.underruns, "drift_ppm", st.drift_ppm,
 				"receiving", st.receiving));
 	}
+	if (m->peer)	/* what the browser connection handed to the track */
+		json_object_set_new(j, "webrtc_packets",
+				    json_integer((json_int_t)webrtc_peer_packets(m->peer)));
 	for (unsigned i = 0; i < m->n_subs; i++)
 		json_array_append_new(subs, json_pack("{s:s,s:I,s:I,s:b}", "stream",
 			m->subs[i].stream, "return_id", (json_int_t)m->subs[i].return_id, "ssrc",

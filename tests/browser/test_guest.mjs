@@ -375,6 +375,8 @@ async function main() {
 		}, 10000);
 		check(`GET /api/v1/rooms/studio shows alice publishing with track stats (${u && u.stats ? u.stats.packets : 0} packets)`,
 			u && u.publishing && u.stats.packets > 0, u);
+		check(`over WebRTC, the connection handing the track its packets (${u && u.webrtc_packets})`,
+			u && u.transport === 'webrtc' && u.webrtc_packets > 0, u);
 		const bus = await takeBus('alice live', 4);
 		if (bus) {
 			const { f, db } = await busTone(bus, 1000, 'studio', 'alice');
