@@ -76,6 +76,12 @@ int rtc_media_return_close(struct rtc_media *m, uint32_t return_id)
 	return 0;
 }
 
+int rtc_media_return_set_source(struct rtc_media *m, uint32_t return_id,
+				enum rtc_return_source source)
+{
+	return 0;
+}
+
 int rtc_media_return_stats(struct rtc_media *m, uint32_t return_id, struct rtc_return_stats *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -109,7 +115,9 @@ static const struct rooms_conn_ops ops = { on_send, on_close };
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	struct rooms_config rc = { APP_ID, APP_KEY, true, 50, 30, 5000, 30 };
+	struct rooms_config rc = { .app_id = APP_ID, .app_key = APP_KEY, .auto_create = true,
+				   .max_users = 50, .max_streams = 30,
+				   .signalling_timeout_ms = 5000, .token_warning_s = 30 };
 	struct airmix_config cfg;
 	struct token t;
 	char err[256];
