@@ -3,6 +3,7 @@
 #include "limiter.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 void limiter_init(struct limiter *lim, float ceiling_linear, uint32_t lookahead_frames,
@@ -65,11 +66,55 @@ void limiter_process(struct limiter *lim, float *l, float *r, uint32_t n)
 	limiter_process_gains(lim, l, r, n, NULL);
 }
 
+/* Nothing over the ceiling in this block. */
+static bool block_below(const float *l, const float *r, uint32_t n, float c)
+{
+	int over = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		over |= (fabsf(l[i]) > c) | (fabsf(r[i]) > c);
+	return !over;
+}
+
+/* The usual case: unity gain for a whole window and nothing over the ceiling
+ * in the block, so every gain stays 1 and the block is only delayed. Gives
+ * exactly what the per-sample loop gives in that state. */
+static bool process_unity(struct limiter *lim, float *l, float *r, uint32_t n, float *gains)
+{
+	const uint32_t len = lim->lookahead + 1;
+	uint32_t pos = lim->pos;
+
+	if (lim->need_ones < len || lim->held_ones < len || lim->held != 1.0f ||
+	    !block_below(l, r, n, lim->ceiling))
+		return false;
+	if (len > 1) {
+		for (uint32_t i = 0; i < n; i++) {
+			const uint32_t slot = pos;
+			float out_l, out_r;
+
+			pos = slot + 1 == len ? 0 : slot + 1;
+			out_l = lim->delay[0][pos];
+			out_r = lim->delay[1][pos];
+			lim->delay[0][slot] = l[i];
+			lim->delay[1][slot] = r[i];
+			l[i] = out_l;
+			r[i] = out_r;
+		}
+	}
+	lim->pos = pos;
+	if (gains)
+		for (uint32_t i = 0; i < n; i++)
+			gains[i] = 1.0f;
+	return true;
+}
+
 void limiter_process_gains(struct limiter *lim, float *l, float *r, uint32_t n, float *gains)
 {
 	const uint32_t len = lim->lookahead + 1;
 	const float c = lim->ceiling;
 
+	if (process_unity(lim, l, r, n, gains))
+		return;
 	for (uint32_t i = 0; i < n; i++) {
 		float in_l = l[i], in_r = r[i];
 		float a = fmaxf(fabsf(in_l), fabsf(in_r));
