@@ -115,6 +115,15 @@ void dsp_interleave2(float *restrict dst, const float *restrict l, const float *
 	}
 }
 
+void dsp_deinterleave2(float *restrict l, float *restrict r, const float *restrict src,
+		       uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		l[i] = src[2 * i];
+		r[i] = src[2 * i + 1];
+	}
+}
+
 void dsp_clear(float *dst, uint32_t n)
 {
 	memset(dst, 0, n * sizeof(*dst));

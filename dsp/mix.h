@@ -36,6 +36,9 @@ void dsp_gain_mix_meter(const float *restrict src, uint32_t n, float g, float *r
 /* dst[2i] = l[i], dst[2i+1] = r[i] */
 void dsp_interleave2(float *restrict dst, const float *restrict l, const float *restrict r,
 		     uint32_t n);
+/* l[i] = src[2i], r[i] = src[2i+1] */
+void dsp_deinterleave2(float *restrict l, float *restrict r, const float *restrict src,
+		       uint32_t n);
 void dsp_clear(float *dst, uint32_t n);
 
 #endif

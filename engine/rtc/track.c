@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dsp/mix.h"
 #include "drift.h"
 #include "jitter.h"
 
@@ -65,19 +66,26 @@ struct track {
 
 /* ---- RT ------------------------------------------------------------------ */
 
+/* Frames from the ring (interleaved) to the node's planar channels. */
+static void unpack(float *const *out, uint32_t at, const float *src, uint32_t n, uint32_t ch)
+{
+	if (n == 0)
+		return;
+	if (ch == 2)
+		dsp_deinterleave2(out[0] + at, out[1] + at, src, n);
+	else
+		memcpy(out[0] + at, src, n * sizeof(float));
+}
+
 void track_render(void *state, float *const *out, uint32_t nframes)
 {
 	struct track_out *o = state;
 	void *a, *b;
-	uint32_t na, nb, got, ch = o->channels, i = 0;
+	uint32_t na, nb, got, ch = o->channels;
 
 	got = spsc_ring_peek(&o->ring, nframes, &a, &na, &b, &nb);
-	for (uint32_t k = 0; k < na; k++, i++)
-		for (uint32_t c = 0; c < ch; c++)
-			out[c][i] = ((const float *)a)[k * ch + c];
-	for (uint32_t k = 0; k < nb; k++, i++)
-		for (uint32_t c = 0; c < ch; c++)
-			out[c][i] = ((const float *)b)[k * ch + c];
+	unpack(out, 0, a, na, ch);
+	unpack(out, na, b, nb, ch);
 	spsc_ring_consume(&o->ring, got);
 	if (got < nframes) {
 		for (uint32_t c = 0; c < ch; c++)

@@ -21,7 +21,7 @@ static float frand(void)
 
 static void test_mix(void)
 {
-	static float a[N], b[N], d[N], il[2 * N];
+	static float a[N], b[N], d[N], e[N], il[2 * N];
 	int ramp_ok = 1, gain_ok = 1, add_ok = 1, il_ok = 1;
 
 	for (int i = 0; i < N; i++) {
@@ -47,6 +47,10 @@ static void test_mix(void)
 	for (int i = 0; i < N; i++)
 		il_ok &= il[2 * i] == a[i] && il[2 * i + 1] == b[i];
 	CHECK(il_ok, "interleave");
+	memset(d, 0, sizeof(d));
+	memset(e, 0, sizeof(e));
+	dsp_deinterleave2(d, e, il, N);
+	CHECK(!memcmp(d, a, sizeof(a)) && !memcmp(e, b, sizeof(b)), "deinterleave undoes interleave");
 }
 
 static void test_meter(void)
