@@ -8,12 +8,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* What is known of a held packet: small, so that the scans over every slot
+ * touch a few cache lines, not the payloads. */
 struct slot {
-	struct jitter *owner;
 	bool used;
+	uint16_t len;
 	uint32_t ts;
 	uint32_t span;
-	uint16_t len;
+};
+
+/* A payload as SpeexDSP holds it: data is what it is handed. */
+struct packet {
+	struct jitter *owner;
+	uint32_t index;			/* its slot */
 	uint8_t data[JITTER_PACKET_MAX];
 };
 
@@ -21,6 +28,7 @@ struct jitter {
 	JitterBuffer *jb;
 	struct jitter_config cfg;
 	struct slot *slots;
+	struct packet *packets;		/* one per slot */
 	uint32_t used;
 	bool started;
 	bool have_newest;
@@ -29,24 +37,37 @@ struct jitter {
 	uint8_t frame[JITTER_PACKET_MAX];	/* the packet jitter_get handed out */
 };
 
-static struct slot *slot_of(void *data)
+static struct packet *packet_of(void *data)
 {
-	return (struct slot *)((char *)data - offsetof(struct slot, data));
+	return (struct packet *)((char *)data - offsetof(struct packet, data));
 }
 
-static void slot_free(struct slot *s)
+static void slot_free(struct jitter *j, uint32_t index)
 {
-	s->used = false;
-	s->owner->used--;
+	j->slots[index].used = false;
+	j->used--;
 }
 
 /* SpeexDSP gives a packet back without playing it (stale, or flushed). */
 static void on_destroy(void *data)
 {
-	struct slot *s = slot_of(data);
+	struct packet *p = packet_of(data);
 
-	s->owner->counters.discarded++;
-	slot_free(s);
+	p->owner->counters.discarded++;
+	slot_free(p->owner, p->index);
+}
+
+/* The next held slot from *i on (the held ones are few, and sit at the low
+ * indexes since a put takes the first free one), or NULL. */
+static const struct slot *next_held(const struct jitter *j, uint32_t *i, uint32_t *seen)
+{
+	for (; *i < j->cfg.slots && *seen < j->used; (*i)++) {
+		if (j->slots[*i].used) {
+			(*seen)++;
+			return &j->slots[(*i)++];
+		}
+	}
+	return NULL;
 }
 
 int jitter_create(const struct jitter_config *cfg, struct jitter **out)
@@ -61,13 +82,16 @@ int jitter_create(const struct jitter_config *cfg, struct jitter **out)
 		return -ENOMEM;
 	j->cfg = *cfg;
 	j->slots = calloc(cfg->slots, sizeof(*j->slots));
+	j->packets = calloc(cfg->slots, sizeof(*j->packets));
 	j->jb = jitter_buffer_init((int)cfg->step);
-	if (!j->slots || !j->jb) {
+	if (!j->slots || !j->packets || !j->jb) {
 		jitter_destroy(j);
 		return -ENOMEM;
 	}
-	for (uint32_t i = 0; i < cfg->slots; i++)
-		j->slots[i].owner = j;
+	for (uint32_t i = 0; i < cfg->slots; i++) {
+		j->packets[i].owner = j;
+		j->packets[i].index = i;
+	}
 	jitter_buffer_ctl(j->jb, JITTER_BUFFER_SET_DESTROY_CALLBACK, (void *)on_destroy);
 	v = (spx_int32_t)cfg->margin;
 	jitter_buffer_ctl(j->jb, JITTER_BUFFER_SET_MARGIN, &v);
@@ -82,6 +106,7 @@ void jitter_destroy(struct jitter *j)
 	if (j->jb)
 		jitter_buffer_destroy(j->jb);	/* returns every held packet */
 	free(j->slots);
+	free(j->packets);
 	free(j);
 }
 
@@ -102,7 +127,7 @@ enum jitter_put_result jitter_put(struct jitter *j, const uint8_t *data, size_t 
 {
 	JitterBufferPacket pkt = { 0 };
 	struct slot *s = NULL;
-	uint32_t ptr = jitter_pointer(j);
+	uint32_t ptr = jitter_pointer(j), index = 0;
 
 	if (len > JITTER_PACKET_MAX)
 		return JITTER_PUT_TOO_BIG;
@@ -113,6 +138,7 @@ enum jitter_put_result jitter_put(struct jitter *j, const uint8_t *data, size_t 
 	for (uint32_t i = 0; i < j->cfg.slots; i++) {
 		if (!j->slots[i].used) {
 			s = &j->slots[i];
+			index = i;
 			break;
 		}
 	}
@@ -126,8 +152,8 @@ enum jitter_put_result jitter_put(struct jitter *j, const uint8_t *data, size_t 
 	s->span = span;
 	s->len = (uint16_t)len;
 	if (len)
-		memcpy(s->data, data, len);
-	pkt.data = (char *)s->data;
+		memcpy(j->packets[index].data, data, len);
+	pkt.data = (char *)j->packets[index].data;
 	pkt.len = (spx_uint32_t)len;
 	pkt.timestamp = ts;
 	pkt.span = span;
@@ -145,13 +171,13 @@ enum jitter_put_result jitter_put(struct jitter *j, const uint8_t *data, size_t 
  * "negative buffering"; a sender with odd timestamps could flood the log). */
 static uint32_t span_at(struct jitter *j, uint32_t ptr)
 {
-	uint32_t want = j->cfg.step;
+	uint32_t want = j->cfg.step, i = 0, seen = 0;
+	const struct slot *s;
 
-	for (uint32_t i = 0; i < j->cfg.slots; i++) {
-		const struct slot *s = &j->slots[i];
+	while ((s = next_held(j, &i, &seen))) {
 		uint32_t end = s->ts + s->span;
 
-		if (!s->used || !before(ptr, end) || !before(s->ts, ptr + j->cfg.step))
+		if (!before(ptr, end) || !before(s->ts, ptr + j->cfg.step))
 			continue;
 		if (end - ptr < want)
 			want = end - ptr;
@@ -162,12 +188,13 @@ static uint32_t span_at(struct jitter *j, uint32_t ptr)
 /* Timestamp of the oldest packet held (where playout starts). */
 static uint32_t oldest(const struct jitter *j)
 {
-	uint32_t ts = 0;
+	uint32_t ts = 0, i = 0, seen = 0;
 	bool found = false;
+	const struct slot *s;
 
-	for (uint32_t i = 0; i < j->cfg.slots; i++) {
-		if (j->slots[i].used && (!found || before(j->slots[i].ts, ts))) {
-			ts = j->slots[i].ts;
+	while ((s = next_held(j, &i, &seen))) {
+		if (!found || before(s->ts, ts)) {
+			ts = s->ts;
 			found = true;
 		}
 	}
@@ -196,14 +223,14 @@ bool jitter_get(struct jitter *j, uint32_t span, struct jitter_frame *f)
 	f->seq = pkt.sequence;
 	switch (ret) {
 	case JITTER_BUFFER_OK: {
-		struct slot *s = slot_of(pkt.data);
+		struct packet *p = packet_of(pkt.data);
 
 		f->kind = JITTER_FRAME;
 		f->offset = offset;
-		f->len = s->len;
-		memcpy(j->frame, s->data, s->len);
+		f->len = j->slots[p->index].len;
+		memcpy(j->frame, p->data, f->len);
 		f->data = j->frame;
-		slot_free(s);
+		slot_free(j, p->index);
 		return true;	/* the track plays from ptr0 to the packet's end */
 	}
 	case JITTER_BUFFER_INSERTION:
@@ -231,10 +258,13 @@ int32_t jitter_tick(struct jitter *j)
 
 const uint8_t *jitter_peek(struct jitter *j, uint32_t ts, size_t *len)
 {
-	for (uint32_t i = 0; i < j->cfg.slots; i++) {
-		if (j->slots[i].used && j->slots[i].ts == ts) {
-			*len = j->slots[i].len;
-			return j->slots[i].data;
+	uint32_t i = 0, seen = 0;
+	const struct slot *s;
+
+	while ((s = next_held(j, &i, &seen))) {
+		if (s->ts == ts) {
+			*len = s->len;
+			return j->packets[i - 1].data;
 		}
 	}
 	return NULL;
