@@ -352,29 +352,36 @@ static void process_node_minus(struct rt *rt, const struct graph *g, const struc
 	}
 }
 
-/* Delays the tap's own[] by the limiter look-ahead, in place. */
-static void minus_delay(struct tap *tap, uint32_t lookahead, uint32_t n)
+/* y = bus - gain * x, held to the ceiling c. */
+static void minus_take(float *out, const float *bus, const float *gain, const float *x,
+		       uint32_t n, float c)
 {
-	if (tap->delay_len != lookahead) {
-		tap->delay_len = lookahead;
-		tap->delay_pos = 0;
-		memset(tap->delay[0], 0, (LIMITER_MAX_LOOKAHEAD + 1) * sizeof(float));
-		memset(tap->delay[1], 0, (LIMITER_MAX_LOOKAHEAD + 1) * sizeof(float));
-	}
-	if (!lookahead)
-		return;
-	for (int c = 0; c < 2; c++) {
-		uint32_t pos = tap->delay_pos;
+	for (uint32_t i = 0; i < n; i++) {
+		float y = bus[i] - gain[i] * x[i];
 
-		for (uint32_t i = 0; i < n; i++) {
-			float x = tap->own[c][i];
-
-			tap->own[c][i] = tap->delay[c][pos];
-			tap->delay[c][pos] = x;
-			pos = pos + 1 == lookahead ? 0 : pos + 1;
-		}
+		out[i] = y > c ? c : (y < -c ? -c : y);
 	}
-	tap->delay_pos = (uint32_t)(((uint64_t)tap->delay_pos + n) % lookahead);
+}
+
+/* out = bus - gain * (own delayed by the look-ahead L): the first L frames
+ * of the delayed own are the line (the last L frames of earlier periods,
+ * oldest first), the rest own[0 .. n - L); then the line keeps the last L
+ * frames of line and own together. */
+static void minus_out(struct tap *tap, int ch, float *out, const float *bus, const float *gain,
+		      uint32_t lookahead, uint32_t n, float c)
+{
+	float *line = tap->delay[ch];
+	const float *own = tap->own[ch];
+	const uint32_t head = lookahead < n ? lookahead : n;
+
+	minus_take(out, bus, gain, line, head, c);
+	minus_take(out + head, bus + head, gain + head, own, n - head, c);
+	if (n >= lookahead) {
+		memcpy(line, own + n - lookahead, lookahead * sizeof(float));
+	} else {
+		memmove(line, line + n, (lookahead - n) * sizeof(float));
+		memcpy(line + lookahead - n, own, n * sizeof(float));
+	}
 }
 
 /* Mix-minus taps of bus b: the limited bus less the excluded node's
@@ -397,14 +404,15 @@ static void feed_minus_taps(struct rt *rt, const struct graph *g, const struct l
 		if (t < g->n_minus_bound) {
 			apply_gain(tap->own[0], tap->own[0], n, from_l, to_l);
 			apply_gain(tap->own[1], tap->own[1], n, from_r, to_r);
-			minus_delay(tap, lim->lookahead, n);
-			for (int ch = 0; ch < 2; ch++) {
-				for (uint32_t i = 0; i < n; i++) {
-					float y = rt->bus[b][ch][i] - rt->lim_gain[i] * tap->own[ch][i];
-
-					out[ch][i] = y > c ? c : (y < -c ? -c : y);
-				}
+			if (tap->delay_len != lim->lookahead) {
+				/* a new look-ahead: the line starts silent */
+				tap->delay_len = lim->lookahead;
+				memset(tap->delay[0], 0, LIMITER_MAX_LOOKAHEAD * sizeof(float));
+				memset(tap->delay[1], 0, LIMITER_MAX_LOOKAHEAD * sizeof(float));
 			}
+			for (int ch = 0; ch < 2; ch++)
+				minus_out(tap, ch, out[ch], rt->bus[b][ch], rt->lim_gain,
+					  lim->lookahead, n, c);
 		} else {
 			memcpy(out[0], rt->bus[b][0], n * sizeof(float));
 			memcpy(out[1], rt->bus[b][1], n * sizeof(float));

@@ -39,7 +39,7 @@ struct tap *tap_create_minus(uint32_t bus, uint32_t minus_id, uint32_t frames,
 	tap->minus_id = minus_id;
 	for (int c = 0; c < 2; c++) {
 		tap->own[c] = calloc(max_period, sizeof(float));
-		tap->delay[c] = calloc(LIMITER_MAX_LOOKAHEAD + 1, sizeof(float));
+		tap->delay[c] = calloc(LIMITER_MAX_LOOKAHEAD, sizeof(float));
 		if (!tap->own[c] || !tap->delay[c]) {
 			tap_destroy(tap);
 			return NULL;

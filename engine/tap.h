@@ -43,8 +43,9 @@ struct tap {
 	 * contribution. RT-owned buffers, allocated at creation. */
 	uint32_t minus_id;	/* the node taken out; 0 = a plain tap */
 	float *own[2];		/* its contribution to the bus this cycle */
-	float *delay[2];	/* the same through the limiter's look-ahead delay */
-	uint32_t delay_len, delay_pos;
+	float *delay[2];	/* the look-ahead line: the last delay_len frames of
+				 * own[], oldest first */
+	uint32_t delay_len;
 };
 
 /* Control thread. */

@@ -18,7 +18,11 @@
 #include "engine/engine.h"
 
 #define RATE 48000
-#define PERIOD 256
+#define MAX_PERIOD 256
+
+/* The engine period of the scenario being run: 256, and 64, shorter than the
+ * limiter look-ahead (96 frames), so the look-ahead line spans periods. */
+static uint32_t period = MAX_PERIOD;
 #define SECONDS 2
 
 static struct engine *make_engine(void)
@@ -28,7 +32,7 @@ static struct engine *make_engine(void)
 	struct engine *e = NULL;
 	char err[256];
 
-	offline_config(&cfg, RATE, PERIOD);
+	offline_config(&cfg, RATE, period);
 	cfg.limiter_lookahead_ms = 2.0;
 	cfg.limiter_ceiling_db = -1.0;
 	if (engine_create(&cfg, &opts, NULL, &e, err, sizeof(err)) < 0 ||
@@ -93,10 +97,10 @@ static void check_talkback(const struct capture *talk, const float *play, const 
 	      db(tb_play), db(host), db(host_play), db(leak));
 }
 
-int main(void)
+static void scenario(uint32_t p)
 {
 	const uint32_t total = RATE * SECONDS;
-	struct engine *e = make_engine();
+	struct engine *e;
 	struct capture own = { 0 }, other = { 0 }, whole = { 0 }, talk = { 0 };
 	float *prog[2], *play[2], *outs[4];
 	uint32_t guest, host, caller, engineer, done = 0;
@@ -104,6 +108,9 @@ int main(void)
 	float worst_gr = 0.0f;
 	int ret;
 
+	period = p;
+	printf("# period %u, limiter look-ahead 2 ms\n", period);
+	e = make_engine();
 	prog[0] = calloc(total, sizeof(float));
 	prog[1] = calloc(total, sizeof(float));
 	own.buf = calloc(2 * (size_t)total, sizeof(float));
@@ -139,7 +146,7 @@ int main(void)
 	ret = engine_tap_open_minus(e, ENGINE_BUS_PLAYOUT, caller, RATE, &talk.tap);
 	CHECK(ret == 0, "talkback: the playout bus without the caller (%d)", ret);
 	while (done < total) {
-		uint32_t n = total - done >= 4 * PERIOD ? 4 * PERIOD : PERIOD;
+		uint32_t n = total - done >= 4 * period ? 4 * period : period;
 
 		outs[0] = prog[0] + done;
 		outs[1] = prog[1] + done;
@@ -170,7 +177,7 @@ int main(void)
 	{
 		/* the first half second and the second (after the ramps), skipping
 		 * the first period of each where the sources start and ramp */
-		const uint32_t spans[2][2] = { { PERIOD, RATE / 2 - PERIOD }, { RATE / 2 + PERIOD, RATE } };
+		const uint32_t spans[2][2] = { { period, RATE / 2 - period }, { RATE / 2 + period, RATE } };
 
 		for (int s = 0; s < 2; s++) {
 			uint32_t from = spans[s][0], n = (spans[s][1] - spans[s][0]) / 480 * 480;
@@ -205,26 +212,26 @@ int main(void)
 	}
 	{
 		/* the guest leaves: its return goes on as the whole programme */
-		float l[PERIOD * 4], r[PERIOD * 4];
+		float l[MAX_PERIOD * 4], r[MAX_PERIOD * 4];
 		float *o[4] = { l, r, NULL, NULL };
-		float buf[2 * PERIOD * 4];
+		float buf[2 * MAX_PERIOD * 4];
 		uint32_t got = 0, k;
 
 		CHECK(engine_remove_node(e, guest) == 0, "guest removed");
-		engine_offline_run(e, PERIOD * 4, NULL, o);	/* the graph changes here */
-		while (tap_read(own.tap, buf, PERIOD * 4) > 0)
+		engine_offline_run(e, period * 4, NULL, o);	/* the graph changes here */
+		while (tap_read(own.tap, buf, period * 4) > 0)
 			;
-		engine_offline_run(e, PERIOD * 4, NULL, o);
-		got = tap_read(own.tap, buf, PERIOD * 4);
+		engine_offline_run(e, period * 4, NULL, o);
+		got = tap_read(own.tap, buf, period * 4);
 		for (k = 0; k < got && buf[2 * k] == l[k] && buf[2 * k + 1] == r[k]; k++)
 			;
-		CHECK(got == PERIOD * 4 && k == got, "after the guest left its return is the programme");
+		CHECK(got == period * 4 && k == got, "after the guest left its return is the programme");
 	}
 	engine_tap_close(e, own.tap);
 	engine_tap_close(e, other.tap);
 	engine_tap_close(e, whole.tap);
 	engine_tap_close(e, talk.tap);
-	engine_offline_run(e, PERIOD, NULL, NULL);
+	engine_offline_run(e, period, NULL, NULL);
 	CHECK_RT_CLEAN();
 	engine_destroy(e);
 	free(prog[0]);
@@ -235,5 +242,11 @@ int main(void)
 	free(talk.buf);
 	free(play[0]);
 	free(play[1]);
+}
+
+int main(void)
+{
+	scenario(MAX_PERIOD);
+	scenario(64);
 	return CHECK_DONE();
 }
