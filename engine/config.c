@@ -250,9 +250,12 @@ static const struct key_def keys[] = {
 	INT("rtp", "drift_max_ppm", rtp_drift_max_ppm, 1000, "ppm", RESTART, 10, 20000,
 	    "largest correction of a sender's clock against the engine clock"),
 	INT("rtp", "return_bitrate_kbps", rtp_return_bitrate_kbps, 64, "kb/s", RESTART, 6, 510,
-	    "Opus bitrate of each mix-minus return (stereo, 48 kHz, 20 ms frames)"),
+	    "Opus bitrate of each mix-minus return (48 kHz, 20 ms frames)"),
 	INT("rtp", "return_complexity", rtp_return_complexity, 5, "", RESTART, 0, 10,
 	    "Opus encoder complexity of the returns (0 cheapest .. 10 best)"),
+	INT("rtp", "return_channels", rtp_return_channels, 2, "", RESTART, 1, 2,
+	    "channels of each mix-minus return: 2 stereo, 1 the programme folded to mono (for "
+	    "callers on a voice line: about half the encoding and the bitrate)"),
 	BOOL("rtp", "return_fec", rtp_return_fec, "false", RESTART,
 	     "Opus in-band forward error correction in the returns"),
 

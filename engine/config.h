@@ -117,6 +117,7 @@ struct airmix_config {
 	int rtp_return_bitrate_kbps;		/* mix-minus Opus encoder */
 	int rtp_return_complexity;
 	bool rtp_return_fec;
+	int rtp_return_channels;
 
 	/* [rtc] rooms, tokens and signalling */
 	char rtc_app_id[CONFIG_STR_MAX];	/* 24 characters, "" = no joins */

@@ -306,6 +306,7 @@ static struct rooms *start_rooms(struct engine *e, const struct airmix_config *c
 	snprintf(rc.app_id, sizeof(rc.app_id), "%.24s", cfg->rtc_app_id);
 	snprintf(rc.app_key, sizeof(rc.app_key), "%s", cfg->rtc_app_key);
 	rc.webrtc_enabled = cfg->webrtc_enabled;
+	rc.webrtc.mono_return = cfg->rtp_return_channels == 1;
 	snprintf(rc.webrtc.interfaces, sizeof(rc.webrtc.interfaces), "%s", cfg->webrtc_interfaces);
 	snprintf(rc.webrtc.stun_server, sizeof(rc.webrtc.stun_server), "%s",
 		 cfg->webrtc_stun_server);

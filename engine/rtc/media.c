@@ -920,6 +920,7 @@ int rtc_media_return_open(struct rtc_media *m, const struct rtc_return_spec *spe
 		.bitrate = cfg->rtp_return_bitrate_kbps * 1000,
 		.complexity = cfg->rtp_return_complexity,
 		.fec = cfg->rtp_return_fec,
+		.channels = (uint32_t)cfg->rtp_return_channels,
 		.ssrc = spec->ssrc ? spec->ssrc : random_ssrc(),
 		.payload_type = spec->payload_type ? spec->payload_type : DEFAULT_PT,
 	};

@@ -23,6 +23,7 @@ struct mixminus {
 	SpeexResamplerState *rs;	/* engine rate -> 48 kHz, NULL when equal */
 	float in[2 * READ_CHUNK];
 	float frame[2 * (FRAME + READ_CHUNK * 2)];	/* 48 kHz, being filled */
+	float mono[FRAME];				/* a mono return's frame */
 	uint32_t have;			/* frames in frame[] */
 	uint16_t seq;
 	uint32_t ts;
@@ -38,7 +39,8 @@ int mixminus_create(const struct mixminus_config *cfg, struct tap *tap, struct m
 	int err = 0;
 
 	if (!tap || cfg->rate < 8000 || cfg->rate > 192000 || cfg->complexity < 0 ||
-	    cfg->complexity > 10 || cfg->bitrate < 6000 || cfg->bitrate > 510000)
+	    cfg->complexity > 10 || cfg->bitrate < 6000 || cfg->bitrate > 510000 ||
+	    (cfg->channels != 1 && cfg->channels != 2))
 		return -EINVAL;
 	mm = calloc(1, sizeof(*mm));
 	if (!mm)
@@ -47,7 +49,7 @@ int mixminus_create(const struct mixminus_config *cfg, struct tap *tap, struct m
 	mm->tap = tap;
 	mm->seq = (uint16_t)(cfg->ssrc * 2654435761u >> 16);
 	mm->ts = cfg->ssrc * 40503u;
-	mm->enc = opus_encoder_create(OPUS_RATE, 2, OPUS_APPLICATION_AUDIO, &err);
+	mm->enc = opus_encoder_create(OPUS_RATE, (int)cfg->channels, OPUS_APPLICATION_AUDIO, &err);
 	if (!mm->enc || err != OPUS_OK)
 		goto out_fail;
 	opus_encoder_ctl(mm->enc, OPUS_SET_BITRATE(cfg->bitrate));
@@ -80,6 +82,16 @@ void mixminus_destroy(struct mixminus *mm)
 	free(mm);
 }
 
+/* The frame as the encoder takes it: stereo as is, or folded to mono. */
+static const float *encoder_input(struct mixminus *mm)
+{
+	if (mm->cfg.channels == 2)
+		return mm->frame;
+	for (uint32_t i = 0; i < FRAME; i++)
+		mm->mono[i] = 0.5f * (mm->frame[2 * i] + mm->frame[2 * i + 1]);
+	return mm->mono;
+}
+
 /* Encodes the full frame[] and sends it. */
 static int send_frame(struct mixminus *mm, mixminus_send_fn send, void *user)
 {
@@ -92,8 +104,8 @@ static int send_frame(struct mixminus *mm, mixminus_send_fn send, void *user)
 		.ssrc = mm->cfg.ssrc,
 		.payload = packet + RTP_HEADER_MIN,
 	};
-	opus_int32 n = opus_encode_float(mm->enc, mm->frame, (int)FRAME, packet + RTP_HEADER_MIN,
-					 MAX_PAYLOAD);
+	opus_int32 n = opus_encode_float(mm->enc, encoder_input(mm), (int)FRAME,
+					 packet + RTP_HEADER_MIN, MAX_PAYLOAD);
 	int len;
 
 	mm->ts += FRAME;

@@ -1,6 +1,7 @@
 /* mixminus.h - one return to a remote guest: read a tap (the publish bus
  * without the guest's own track, one track, or the whole programme),
- * Opus-encode it at 48 kHz in 20 ms stereo frames and packetise it as RTP
+ * Opus-encode it at 48 kHz in 20 ms frames, stereo or folded to mono, and
+ * packetise it as RTP
  * (RFC 3550, RFC 7587).
  *
  * DESIGN
@@ -32,6 +33,7 @@ struct mixminus_config {
 	int bitrate;		/* bits per second */
 	int complexity;		/* 0..10 */
 	bool fec;
+	uint32_t channels;	/* 2, or 1: (left + right) / 2 */
 	uint32_t ssrc;
 	uint8_t payload_type;
 };

@@ -59,6 +59,7 @@ struct webrtc_peer {
 	GstElement *pipe, *webrtc, *udpsrc;
 	GstWebRTCSessionDescription *offer;
 	uint32_t channels;
+	bool mono_return;
 	uint8_t pt;
 	int send_fd, return_fd;
 	struct sockaddr_storage from, return_to, track_to;
@@ -446,7 +447,8 @@ static void reply_error(GstPromise *promise, const char *what, char *why, size_t
 }
 
 /* The answer's Opus parameters: in-band FEC from the guest, stereo from
- * the guest when they offered it, and a stereo return (RFC 7587 §7). */
+ * the guest when they offered it, and whether the return is stereo (RFC 7587
+ * §7). */
 static void set_answer_fmtp(const struct webrtc_peer *p, GstSDPMessage *sdp)
 {
 	GstSDPMedia *media = (GstSDPMedia *)gst_sdp_message_get_media(sdp, 0);
@@ -455,8 +457,8 @@ static void set_answer_fmtp(const struct webrtc_peer *p, GstSDPMessage *sdp)
 
 	if (!media)
 		return;
-	snprintf(value, sizeof(value), "%u minptime=10;useinbandfec=1;sprop-stereo=1;stereo=%d",
-		 p->pt, p->channels == 2);
+	snprintf(value, sizeof(value), "%u minptime=10;useinbandfec=1;sprop-stereo=%d;stereo=%d",
+		 p->pt, !p->mono_return, p->channels == 2);
 	for (guint i = 0; i < gst_sdp_media_attributes_len(media); i++) {
 		const GstSDPAttribute *a = gst_sdp_media_get_attribute(media, i);
 		unsigned n;
@@ -601,6 +603,7 @@ int webrtc_peer_create(const struct webrtc_config *cfg, const char *offer_sdp,
 	if (!p)
 		goto fail;
 	p->send_fd = p->return_fd = -1;
+	p->mono_return = cfg->mono_return;
 	pthread_mutex_init(&p->lock, NULL);
 	rc = -EINVAL;
 	if (strlen(offer_sdp) > WEBRTC_SDP_MAX) {

@@ -43,6 +43,7 @@ struct webrtc_config {
 	char interfaces[WEBRTC_INTERFACES_MAX];
 	char stun_server[WEBRTC_SERVER_MAX];	/* stun://host:port or "" */
 	char turn_server[WEBRTC_SERVER_MAX];	/* turn(s)://user:pass@host:port or "" */
+	bool mono_return;	/* [rtp] return_channels = 1: the answer says so */
 };
 
 /* Loads GStreamer and checks that every element a peer needs is there.

@@ -101,6 +101,7 @@ static const struct spec spec[] = {
 	{ "rtp", "return_bitrate_kbps", "int", "kb/s", false, 6, 510, NULL, 0 },
 	{ "rtp", "return_complexity", "int", "", false, 0, 10, NULL, 0 },
 	{ "rtp", "return_fec", "bool", "", false, 0, 0, NULL, 0 },
+	{ "rtp", "return_channels", "int", "", false, 1, 2, NULL, 0 },
 	{ "rtc", "app_id", "string", "", false, 0, 0, NULL, false },
 	{ "rtc", "app_key", "string", "", false, 0, 0, NULL, false },
 	{ "rtc", "auto_create_rooms", "bool", "", false, 0, 0, NULL, 0 },
@@ -853,7 +854,8 @@ static void test_restart_needed(void)
 		if (!strcmp(s->key, "app_id") || !strcmp(s->key, "interfaces") ||
 		    strstr(s->key, "_server"))
 			snprintf(v, sizeof(v), "%s", good_string(s->key));
-		if (!strcmp(s->key, "max_users") || !strcmp(s->key, "max_streams"))
+		if (!strcmp(s->key, "max_users") || !strcmp(s->key, "max_streams") ||
+		    !strcmp(s->key, "return_channels"))
 			snprintf(v, sizeof(v), "%.15g", s->lo);	/* the default is the top */
 		if (strstr(s->key, "password_hash"))
 			snprintf(v, sizeof(v), "$y$j9T$s$h");

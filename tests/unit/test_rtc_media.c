@@ -204,7 +204,9 @@ struct rig {
 	uint64_t frames;
 };
 
-static void rig_start(struct rig *r, int port_min, int port_max, int jitter_min_ms)
+/* return_channels: [rtp] return_channels */
+static void rig_open(struct rig *r, int port_min, int port_max, int jitter_min_ms,
+		     int return_channels)
 {
 	struct airmix_config cfg;
 	struct engine_options opts = { .manual_clock = true };
@@ -215,12 +217,18 @@ static void rig_start(struct rig *r, int port_min, int port_max, int jitter_min_
 	cfg.rtp_port_min = port_min;
 	cfg.rtp_port_max = port_max;
 	cfg.rtp_jitter_min_ms = jitter_min_ms;
+	cfg.rtp_return_channels = return_channels;
 	if (engine_create(&cfg, &opts, NULL, &r->e, err, sizeof(err)) < 0 ||
 	    engine_start(r->e, err, sizeof(err)) < 0 ||
 	    rtc_media_create(r->e, &r->m, err, sizeof(err)) < 0) {
 		printf("# rig: %s\n", err);
 		exit(1);
 	}
+}
+
+static void rig_start(struct rig *r, int port_min, int port_max, int jitter_min_ms)
+{
+	rig_open(r, port_min, port_max, jitter_min_ms, 2);
 }
 
 static void rig_stop(struct rig *r)
@@ -647,6 +655,7 @@ struct listener {
 	uint64_t packets;
 	uint32_t ssrc;
 	bool bad;
+	uint32_t mono_packets;	/* Opus packets coded in one channel */
 };
 
 static void listener_init(struct listener *ls, uint32_t cap)
@@ -682,6 +691,7 @@ static void listener_drain(struct listener *ls)
 		}
 		ls->ssrc = p.ssrc;
 		ls->packets++;
+		ls->mono_packets += opus_packet_get_nb_channels(p.payload) == 1;
 		if (ls->frames + 5760 > ls->cap)
 			continue;
 		got = opus_decode_float(ls->dec, p.payload, (opus_int32)p.payload_len,
@@ -798,6 +808,54 @@ static void test_mixminus(void)
 	rig_stop(&r);
 }
 
+/* [rtp] return_channels = 1: the return is coded in one channel, the
+ * programme folded down ((L + R) / 2: a source panned hard left comes 6 dB
+ * down), and the guest is still cancelled out of it. */
+static void test_mono_return(void)
+{
+	struct rig r;
+	struct sender s, *ss = &s;
+	struct listener mine;
+	struct rtc_return_spec rs = { .source = RTC_RETURN_MIX_MINUS };
+	uint32_t track, node, host, left, ret;
+	uint16_t port;
+
+	rig_open(&r, port_base, port_base + 99, 40, 1);
+	CHECK(publish(&r, 1, &track, &node, &port) == 0 &&
+	      engine_add_tone(r.e, "host", 440.0, -12.0, ENGINE_TO_PUBLISH, &host) == 0 &&
+	      engine_add_tone(r.e, "left", 2000.0, -12.0, ENGINE_TO_PUBLISH, &left) == 0 &&
+	      engine_set_pan(r.e, left, -1.0f) == 0, "a guest, a host and a source panned left");
+	sender_init(&s, port, 1, 1000.0, 0.0);
+	listener_init(&mine, 8 * RATE);
+	rs.track_id = track;
+	rs.to = mine.addr;
+	CHECK(rtc_media_return_open(r.m, &rs, &ret) == 0, "the guest's mono mix-minus");
+	for (uint32_t done = 0; done < 3 * RATE; done += PERIOD) {
+		rig_step(&r, &ss, 1, NULL);
+		listener_drain(&mine);
+	}
+	CHECK(mine.packets >= 140 && mine.mono_packets == mine.packets && !mine.bad,
+	      "%u of %llu packets coded mono", mine.mono_packets,
+	      (unsigned long long)mine.packets);
+	if (mine.frames >= 2 * RATE) {
+		const float *x = mine.pcm + 2 * (size_t)RATE;
+		double h = tone_amplitude(x, RATE, 2, 440.0), l = tone_amplitude(x, RATE, 2, 2000.0);
+		double g = tone_amplitude(x, RATE, 2, 1000.0), r_h = tone_amplitude(x + 1, RATE, 2, 440.0);
+
+		CHECK(fabs(db(h) - (-12.0)) < 1.5 && fabs(db(r_h) - db(h)) < 0.1,
+		      "the host in both ears alike (%.1f, %.1f dBFS)", db(h), db(r_h));
+		CHECK(fabs(db(l) - (-18.0)) < 1.5, "the left-panned source folded down 6 dB (%.1f dBFS)",
+		      db(l));
+		CHECK(db(g) < -60.0, "the guest's own voice is absent (%.1f dBFS)", db(g));
+	} else {
+		CHECK(false, "the mono return decodes (%u frames)", mine.frames);
+	}
+	CHECK(rtc_media_return_close(r.m, ret) == 0, "return closed");
+	listener_free(&mine);
+	sender_free(&s);
+	rig_stop(&r);
+}
+
 int main(int argc, char **argv)
 {
 	/* a port range of our own, even, away from the default */
@@ -807,6 +865,7 @@ int main(int argc, char **argv)
 	test_pause();
 	test_lossy();
 	test_mixminus();
+	test_mono_return();
 	if (argc < 2 || strcmp(argv[1], "--quick"))
 		test_drift();
 	CHECK_RT_CLEAN();

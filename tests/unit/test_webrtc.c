@@ -348,6 +348,37 @@ static void too_many_candidates(const char *offer)
 	webrtc_peer_destroy(p);
 }
 
+/* With [rtp] return_channels = 1 the answer tells the guest the return is
+ * mono (sprop-stereo=0). */
+static void mono_answer(const char *offer, const struct sockaddr_storage *track_to)
+{
+	static const struct webrtc_config mono_cfg = { .interfaces = "127.0.0.1",
+						       .mono_return = true };
+	struct webrtc_peer *p = NULL;
+	char msg[256] = "";
+	bool mono = false, answered = false;
+
+	if (webrtc_peer_create(&mono_cfg, offer, &p, msg, sizeof(msg)) < 0 ||
+	    webrtc_peer_start(p, track_to, TRACK_SSRC, msg, sizeof(msg)) < 0) {
+		CHECK(false, "a peer with mono returns: %s", msg);
+		webrtc_peer_destroy(p);
+		return;
+	}
+	for (double end = now_s() + DEADLINE_S; !answered && now_s() < end; usleep(2000)) {
+		struct webrtc_event ev;
+
+		while (webrtc_peer_next_event(p, &ev)) {
+			if (ev.kind == WEBRTC_EVENT_ANSWER) {
+				answered = true;
+				mono = strstr(ev.text, "sprop-stereo=0") != NULL;
+			}
+			free(ev.text);
+		}
+	}
+	CHECK(answered && mono, "mono returns: the answer says sprop-stereo=0");
+	webrtc_peer_destroy(p);
+}
+
 /* Runs both ends until the guest's audio and the return flowed. */
 static void connect_and_flow(struct guest *g, struct webrtc_peer *p, int track_fd,
 			     struct track_rx *rx)
@@ -366,7 +397,8 @@ static void connect_and_flow(struct guest *g, struct webrtc_peer *p, int track_f
 
 		while (webrtc_peer_next_event(p, &ev)) {
 			if (ev.kind == WEBRTC_EVENT_ANSWER) {
-				answered = strstr(ev.text, "a=sendrecv") != NULL;
+				answered = strstr(ev.text, "a=sendrecv") != NULL &&
+					   strstr(ev.text, "sprop-stereo=1") != NULL;
 				printf("# answer is %s\n", answered ? "sendrecv" : "not sendrecv");
 				if (getenv("SHOW_SDP"))
 					printf("%s\n", ev.text);
@@ -400,7 +432,7 @@ static void connect_and_flow(struct guest *g, struct webrtc_peer *p, int track_f
 		if (rx->frames >= RATE * 2 && atomic_load(&g->received) >= 25)
 			break;
 	}
-	CHECK(answered, "the offer is answered sendrecv");
+	CHECK(answered, "the offer is answered sendrecv, with a stereo return");
 	CHECK(connected && !failed, "ICE connects on the loopback");
 	opus_encoder_destroy(enc);
 	close(ret_fd);
@@ -430,7 +462,9 @@ int main(void)
 		printf("%s\n", offer);
 	rc = webrtc_peer_create(&loopback_cfg, offer, &p, msg, sizeof(msg));
 	CHECK(rc == 0, "the guest's offer is taken %s", msg);
+	track_fd = udp_socket(&track_addr);
 	too_many_candidates(offer);
+	mono_answer(offer, &track_addr);
 	g_free(offer);
 	if (rc < 0)
 		return CHECK_DONE();
@@ -439,7 +473,6 @@ int main(void)
 	      "Opus payload type 111, mono (pt %u, %u channels)", info.payload_type,
 	      info.channels);
 	refused_candidates(p);
-	track_fd = udp_socket(&track_addr);
 	rx.dec = opus_decoder_create(RATE, 1, NULL);
 	CHECK(webrtc_peer_start(p, &track_addr, TRACK_SSRC, msg, sizeof(msg)) == 0,
 	      "the peer starts %s", msg);
