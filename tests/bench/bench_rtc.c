@@ -1,13 +1,16 @@
 /* bench_rtc.c - remote tracks and mix-minus returns at 48 kHz.
  *
- * Received tracks: N guests each send stereo 64 kb/s Opus (20 ms packets,
+ * Two loads. Stereo: N guests each send stereo 64 kb/s Opus (20 ms packets,
  * encoded once beforehand) over real UDP loopback sockets to their track
  * port, in real time; the media thread receives, binds, buffers, decodes
  * and corrects drift; the internal clock mixes them (period 256), as a
  * running airmixd does. Returns: each guest also gets a mix-minus (the
- * publish bus without itself), Opus-encoded stereo at [rtp]
- * return_bitrate_kbps / return_complexity with FEC, sent over UDP to a
- * sink this benchmark drains.
+ * publish bus without itself), Opus-encoded stereo at 64 kb/s and [rtp]
+ * return_complexity / return_fec, sent over UDP to a sink this benchmark
+ * drains. Callers: the same with voice callers, mono 32 kb/s Opus (VOIP)
+ * in and a mono 32 kb/s return ([rtp] return_channels = 1) at complexity
+ * 4: the load of Janus AudioBridge's RTP callers with its defaults (a mono
+ * room, its encoders at complexity 4), which the issue compares with.
  *
  * The figure is the CPU time airmix itself spends per second of audio: the
  * whole process but the main thread, which is the benchmark's (sending the
@@ -55,24 +58,31 @@ struct encoded {
 	int len[PACKETS];
 };
 
-struct cost {
-	double airmix;		/* CPU seconds per audio second, airmix's own */
-	double process;		/* the same, the whole process */
+struct load {
+	const char *name;
+	int channels;		/* of the callers' streams and of their returns */
+	int kbps;		/* of both */
+	int application;	/* what the callers' encoders are set for */
+	int complexity;		/* of the returns; -1: [rtp] return_complexity */
 };
 
-static void encode_second(struct encoded *enc)
+static void encode_second(struct encoded *enc, const struct load *load)
 {
 	int err;
-	OpusEncoder *e = opus_encoder_create(RATE, 2, OPUS_APPLICATION_AUDIO, &err);
+	OpusEncoder *e = opus_encoder_create(RATE, load->channels, load->application, &err);
 	float pcm[2 * FRAME];
 	double ph = 0.0;
 
-	opus_encoder_ctl(e, OPUS_SET_BITRATE(64000));
+	opus_encoder_ctl(e, OPUS_SET_BITRATE(load->kbps * 1000));
 	for (int p = 0; p < PACKETS; p++) {
 		for (int i = 0; i < FRAME; i++, ph += 2 * M_PI * 440.0 / RATE) {
 			/* a tone and some noise: a codec load like speech or music */
-			pcm[2 * i] = 0.3f * (float)sin(ph) + 0.05f * ((float)rand() / RAND_MAX - 0.5f);
-			pcm[2 * i + 1] = 0.3f * (float)sin(1.5 * ph) + 0.05f * ((float)rand() / RAND_MAX - 0.5f);
+			float *f = pcm + load->channels * i;
+
+			f[0] = 0.3f * (float)sin(ph) + 0.05f * ((float)rand() / RAND_MAX - 0.5f);
+			if (load->channels == 2)
+				f[1] = 0.3f * (float)sin(1.5 * ph) +
+				       0.05f * ((float)rand() / RAND_MAX - 0.5f);
 		}
 		enc->len[p] = opus_encode_float(e, pcm, FRAME, enc->data[p], sizeof(enc->data[p]));
 	}
@@ -80,7 +90,8 @@ static void encode_second(struct encoded *enc)
 }
 
 /* One run: n guests, with or without their returns. */
-static struct cost run(const struct encoded *enc, uint32_t n, bool returns, int port_base)
+static struct bench_cost run(const struct load *load, const struct encoded *enc, uint32_t n,
+			     bool returns, int port_base)
 {
 	struct airmix_config cfg;
 	struct engine_options opts = { 0 };
@@ -93,13 +104,17 @@ static struct cost run(const struct encoded *enc, uint32_t n, bool returns, int 
 	uint32_t sent = 0, id, rbuf = 8 << 20;
 	struct timespec next;
 	double t0, main0;
-	struct cost cost;
+	struct bench_cost cost;
 	char err[256], buf[2048];
 
 	offline_config(&cfg, RATE, PERIOD);
 	cfg.backend = BACKEND_INTERNAL;
 	cfg.rtp_port_min = port_base;
 	cfg.rtp_port_max = port_base + 2 * (int)n + 2;
+	cfg.rtp_return_channels = load->channels;
+	cfg.rtp_return_bitrate_kbps = load->kbps;
+	if (load->complexity >= 0)
+		cfg.rtp_return_complexity = load->complexity;
 	if (engine_create(&cfg, &opts, NULL, &e, err, sizeof(err)) < 0 ||
 	    engine_start(e, err, sizeof(err)) < 0 || rtc_media_create(e, &m, err, sizeof(err)) < 0) {
 		fprintf(stderr, "bench: %s\n", err);
@@ -111,7 +126,8 @@ static struct cost run(const struct encoded *enc, uint32_t n, bool returns, int 
 	getsockname(sink, (struct sockaddr *)&sink_addr, &slen);
 	setsockopt(sink, SOL_SOCKET, SO_RCVBUF, &rbuf, sizeof(rbuf));
 	for (uint32_t i = 0; i < n; i++) {
-		struct rtc_track_spec spec = { .channels = 2, .buses = ENGINE_TO_PUBLISH, .gain = 0.1f };
+		struct rtc_track_spec spec = { .channels = (uint32_t)load->channels,
+					       .buses = ENGINE_TO_PUBLISH, .gain = 0.1f };
 		struct rtc_endpoint ep;
 		uint32_t node;
 
@@ -175,63 +191,34 @@ static struct cost run(const struct encoded *enc, uint32_t n, bool returns, int 
 	return cost;
 }
 
-static int by_airmix(const void *a, const void *b)
-{
-	const struct cost *x = a, *y = b;
-
-	return (x->airmix > y->airmix) - (x->airmix < y->airmix);
-}
-
 /* The median of REPEATS runs, by airmix's own cost. */
-static struct cost median_run(const struct encoded *enc, uint32_t n, bool returns, int port_base)
+static struct bench_cost median_run(const struct load *load, const struct encoded *enc,
+				    uint32_t n, bool returns, int port_base)
 {
-	struct cost runs[REPEATS];
+	struct bench_cost runs[REPEATS];
 
 	for (int r = 0; r < REPEATS; r++)
-		runs[r] = run(enc, n, returns, port_base);
-	qsort(runs, REPEATS, sizeof(runs[0]), by_airmix);
+		runs[r] = run(load, enc, n, returns, port_base);
+	qsort(runs, REPEATS, sizeof(runs[0]), bench_by_airmix);
 	return runs[REPEATS / 2];
 }
 
-/* Least-squares slope of y over x. */
-static double slope(const double *x, const double *y, int n)
-{
-	double mx = 0.0, my = 0.0, sxy = 0.0, sxx = 0.0;
-
-	for (int i = 0; i < n; i++) {
-		mx += x[i] / n;
-		my += y[i] / n;
-	}
-	for (int i = 0; i < n; i++) {
-		sxy += (x[i] - mx) * (y[i] - my);
-		sxx += (x[i] - mx) * (x[i] - mx);
-	}
-	return sxx > 0.0 ? sxy / sxx : 0.0;
-}
-
-int main(void)
+static void bench_load(const struct load *load, int default_complexity, bool fec, int base)
 {
 	static struct encoded enc;
 	const uint32_t counts[ROWS] = { 1, 8, 32, 64 };
 	double xs[ROWS], in_cost[ROWS], ret_cost[ROWS], track, ret;
-	struct airmix_config cfg;
-	int base = 30000 + 2 * (int)((unsigned)getpid() % 2000);
 
-	config_defaults(&cfg);
-	encode_second(&enc);
-	printf("# remote tracks: stereo 64 kb/s Opus in, 48 kHz, period %d; returns: stereo %d kb/s "
-	       "Opus, complexity %d, FEC %s\n", PERIOD, cfg.rtp_return_bitrate_kbps,
-	       cfg.rtp_return_complexity, cfg.rtp_return_fec ? "on" : "off");
-	printf("# airmix's own CPU per second of audio (the media thread, the engine's threads, "
-	       "the mixing cycles);\n# in brackets the whole process, with the benchmark's "
-	       "senders and sink\n");
-	printf("# each row: the median of %d runs of %d s\n", REPEATS, SECONDS);
+	encode_second(&enc, load);
+	printf("# %s: Opus in, 48 kHz, period %d; returns: the same, complexity %d, FEC %s\n",
+	       load->name, PERIOD, load->complexity >= 0 ? load->complexity : default_complexity,
+	       fec ? "on" : "off");
 	printf("%8s %12s %14s %12s %16s\n", "callers", "in %core", "+returns %core",
 	       "caller %core", "(process/caller)");
 	for (int c = 0; c < ROWS; c++) {
 		uint32_t n = counts[c];
-		struct cost in = median_run(&enc, n, false, base);
-		struct cost both = median_run(&enc, n, true, base);
+		struct bench_cost in = median_run(load, &enc, n, false, base);
+		struct bench_cost both = median_run(load, &enc, n, true, base);
 
 		xs[c] = n;
 		in_cost[c] = in.airmix;
@@ -240,11 +227,29 @@ int main(void)
 		       100.0 * both.airmix, 100.0 * both.airmix / n, 100.0 * both.process / n);
 		fflush(stdout);
 	}
-	track = slope(xs, in_cost, ROWS);
-	ret = slope(xs, ret_cost, ROWS);
-	printf("# one more received track: %.3f %% of a core (%.0f per core)\n", 100.0 * track,
-	       track > 0.0 ? 1.0 / track : 0.0);
-	printf("# one more mix-minus return: %.3f %% of a core (%.0f per core)\n", 100.0 * ret,
-	       ret > 0.0 ? 1.0 / ret : 0.0);
+	track = bench_slope(xs, in_cost, ROWS);
+	ret = bench_slope(xs, ret_cost, ROWS);
+	printf("# %s: one more received track: %.3f %% of a core (%.0f per core)\n", load->name,
+	       100.0 * track, track > 0.0 ? 1.0 / track : 0.0);
+	printf("# %s: one more mix-minus return: %.3f %% of a core (%.0f per core)\n", load->name,
+	       100.0 * ret, ret > 0.0 ? 1.0 / ret : 0.0);
+}
+
+int main(void)
+{
+	static const struct load loads[] = {
+		{ "stereo 64 kb/s", 2, 64, OPUS_APPLICATION_AUDIO, -1 },
+		{ "callers, mono 32 kb/s", 1, 32, OPUS_APPLICATION_VOIP, 4 },
+	};
+	struct airmix_config cfg;
+	int base = 30000 + 2 * (int)((unsigned)getpid() % 2000);
+
+	config_defaults(&cfg);
+	printf("# airmix's own CPU per second of audio (the media thread, the engine's threads, "
+	       "the mixing cycles);\n# in brackets the whole process, with the benchmark's "
+	       "senders and sink\n");
+	printf("# each row: the median of %d runs of %d s\n", REPEATS, SECONDS);
+	for (size_t l = 0; l < sizeof(loads) / sizeof(loads[0]); l++)
+		bench_load(&loads[l], cfg.rtp_return_complexity, cfg.rtp_return_fec, base);
 	return 0;
 }

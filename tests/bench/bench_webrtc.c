@@ -513,11 +513,6 @@ struct run {
 	unsigned n_heard;
 };
 
-struct cost {
-	double airmix;		/* CPU seconds per audio second, airmix's own */
-	double process;		/* the same, the whole process */
-};
-
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int fail(const char *fmt, ...)
 {
@@ -847,7 +842,7 @@ static void run_down(struct run *r)
 
 /* One run of n guests: airmix's cost per second of audio, or -1. */
 static int run_once(const struct encoded *enc, int child, uint32_t n, bool webrtc,
-		    int port_base, struct cost *cost)
+		    int port_base, struct bench_cost *cost)
 {
 	static struct run r;
 	double t0, main0;
@@ -883,41 +878,18 @@ out:
 	return rc;
 }
 
-static int by_airmix(const void *a, const void *b)
-{
-	const struct cost *x = a, *y = b;
-
-	return (x->airmix > y->airmix) - (x->airmix < y->airmix);
-}
-
 /* The median of REPEATS runs, by airmix's own cost. */
 static int median_run(const struct encoded *enc, int child, uint32_t n, bool webrtc,
-		      int port_base, struct cost *median)
+		      int port_base, struct bench_cost *median)
 {
-	struct cost runs[REPEATS];
+	struct bench_cost runs[REPEATS];
 
 	for (int i = 0; i < REPEATS; i++)
 		if (run_once(enc, child, n, webrtc, port_base, &runs[i]) < 0)
 			return -1;
-	qsort(runs, REPEATS, sizeof(runs[0]), by_airmix);
+	qsort(runs, REPEATS, sizeof(runs[0]), bench_by_airmix);
 	*median = runs[REPEATS / 2];
 	return 0;
-}
-
-/* Least-squares slope of y over x. */
-static double slope(const double *x, const double *y, int n)
-{
-	double mx = 0.0, my = 0.0, sxy = 0.0, sxx = 0.0;
-
-	for (int i = 0; i < n; i++) {
-		mx += x[i] / n;
-		my += y[i] / n;
-	}
-	for (int i = 0; i < n; i++) {
-		sxy += (x[i] - mx) * (y[i] - my);
-		sxx += (x[i] - mx) * (x[i] - mx);
-	}
-	return sxx > 0.0 ? sxy / sxx : 0.0;
 }
 
 static void print_header(void)
@@ -945,7 +917,7 @@ static int bench(const struct encoded *enc, int child)
 
 	print_header();
 	for (int c = 0; c < ROWS; c++) {
-		struct cost a, b;
+		struct bench_cost a, b;
 
 		if (median_run(enc, child, counts[c], false, base, &a) < 0 ||
 		    median_run(enc, child, counts[c], true, base, &b) < 0)
@@ -957,8 +929,8 @@ static int bench(const struct encoded *enc, int child)
 		       100.0 * b.airmix, 100.0 * a.process, 100.0 * b.process);
 		fflush(stdout);
 	}
-	s_rtp = slope(xs, rtp, ROWS);
-	s_web = slope(xs, web, ROWS);
+	s_rtp = bench_slope(xs, rtp, ROWS);
+	s_web = bench_slope(xs, web, ROWS);
 	printf("# one more RTP guest: %.3f %% of a core (%.0f per core)\n", 100.0 * s_rtp,
 	       s_rtp > 0.0 ? 1.0 / s_rtp : 0.0);
 	printf("# one more WebRTC guest: %.3f %% of a core (%.0f per core)\n", 100.0 * s_web,

@@ -1,5 +1,6 @@
 /* bench.h - small helpers the benchmarks share: clocks, pacing to real
- * time, a cheap noise source for the graph, and the resident set size.
+ * time, a cheap noise source for the graph, the resident set size, and
+ * the median and slope the per-track benchmarks report.
  *
  * Threads: any; bench_noise_render on the thread that runs the cycles.
  */
@@ -56,6 +57,37 @@ static inline double bench_rss_mb(void)
 		fclose(f);
 	}
 	return (double)resident * (double)sysconf(_SC_PAGESIZE) / (1024.0 * 1024.0);
+}
+
+/* What a run cost: CPU seconds per audio second, airmix's own (every thread
+ * but the benchmark's) and the whole process's. */
+struct bench_cost {
+	double airmix;
+	double process;
+};
+
+/* qsort order of struct bench_cost by airmix's own cost. */
+static inline int bench_by_airmix(const void *a, const void *b)
+{
+	const struct bench_cost *x = a, *y = b;
+
+	return (x->airmix > y->airmix) - (x->airmix < y->airmix);
+}
+
+/* Least-squares slope of y over x: what one more track costs. */
+static inline double bench_slope(const double *x, const double *y, int n)
+{
+	double mx = 0.0, my = 0.0, sxy = 0.0, sxx = 0.0;
+
+	for (int i = 0; i < n; i++) {
+		mx += x[i] / n;
+		my += y[i] / n;
+	}
+	for (int i = 0; i < n; i++) {
+		sxy += (x[i] - mx) * (y[i] - my);
+		sxx += (x[i] - mx) * (x[i] - mx);
+	}
+	return sxx > 0.0 ? sxy / sxx : 0.0;
 }
 
 #endif
