@@ -264,7 +264,7 @@ const uint8_t *jitter_peek(struct jitter *j, uint32_t ts, size_t *len)
 	while ((s = next_held(j, &i, &seen))) {
 		if (s->ts == ts) {
 			*len = s->len;
-			return j->packets[i - 1].data;
+			return j->packets[s - j->slots].data;
 		}
 	}
 	return NULL;
