@@ -75,14 +75,15 @@ def password_hash(conf_path, password, user="admin"):
     return "[http]\n%s\n" % (line[0] if line else "")
 
 
-def run_node(d, env, hash_conf):
-    """Runs the node script, turning its lines into checks and serving its
-    restart requests ("## restart", or "## restart open": without the
-    password). Returns its exit status."""
-    proc = subprocess.Popen(["node", os.path.join(BROWSER_DIR, "test_page.mjs")], cwd=BROWSER_DIR,
-                            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
-    timer = threading.Timer(NODE_LIMIT_S, proc.kill)
+def node_checks(script, env, limit_s, on_line=None):
+    """Runs a node script of BROWSER_DIR: its "ok - " and "not ok - " lines
+    are checks; any other line goes to on_line(line, proc) when given (which
+    returns whether it took it), else it is printed. The script is killed
+    after limit_s. Returns its exit status."""
+    proc = subprocess.Popen(["node", os.path.join(BROWSER_DIR, script)], cwd=BROWSER_DIR,
+                            env=env, stdin=subprocess.PIPE if on_line else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    timer = threading.Timer(limit_s, proc.kill)
     timer.start()
     try:
         for raw in proc.stdout:
@@ -92,25 +93,7 @@ def run_node(d, env, hash_conf):
             elif line.startswith("not ok - "):
                 what, _, detail = line[9:].partition(": ")
                 check(what, False, detail)
-            elif line.startswith("## restart"):
-                try:	# keep the first daemon's log beside the next one's
-                    shutil.copy(d.log_path, d.log_path + ".%d" % time.monotonic_ns())
-                except OSError as e:
-                    print("# cannot keep the log: %s" % e)
-                if line == "## restart open":	# no password, no token: the open mode
-                    d.extra_conf = d.extra_conf.replace(hash_conf, "")
-                    d.token = ""
-                check("airmixd stops cleanly for the restart", d.stop() == 0, d.log_text()[-500:])
-                time.sleep(0.5)
-                try:
-                    d.start()
-                    answer = "restarted"
-                except RuntimeError as e:
-                    print("# restart failed: %s" % e)
-                    answer = "failed"
-                proc.stdin.write((answer + "\n").encode())
-                proc.stdin.flush()
-            else:
+            elif not (on_line and on_line(line, proc)):
                 print("# node: %s" % line, flush=True)
         return proc.wait(timeout=10)
     finally:
@@ -118,6 +101,34 @@ def run_node(d, env, hash_conf):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def run_node(d, env, hash_conf):
+    """Runs test_page.mjs, serving its restart requests ("## restart", or
+    "## restart open": without the password). Returns its exit status."""
+    def restart(line, proc):
+        if not line.startswith("## restart"):
+            return False
+        try:	# keep the first daemon's log beside the next one's
+            shutil.copy(d.log_path, d.log_path + ".%d" % time.monotonic_ns())
+        except OSError as e:
+            print("# cannot keep the log: %s" % e)
+        if line == "## restart open":	# no password, no token: the open mode
+            d.extra_conf = d.extra_conf.replace(hash_conf, "")
+            d.token = ""
+        check("airmixd stops cleanly for the restart", d.stop() == 0, d.log_text()[-500:])
+        time.sleep(0.5)
+        try:
+            d.start()
+            answer = "restarted"
+        except RuntimeError as e:
+            print("# restart failed: %s" % e)
+            answer = "failed"
+        proc.stdin.write((answer + "\n").encode())
+        proc.stdin.flush()
+        return True
+
+    return node_checks("test_page.mjs", env, NODE_LIMIT_S, restart)
 
 
 def main():

@@ -27,11 +27,10 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from airmixd import Airmixd, BIN, check, finish  # noqa: E402
-from test_browser import BROWSER_DIR, CHROMIUM, npm_ci, write_tone  # noqa: E402
+from test_browser import CHROMIUM, node_checks, npm_ci, write_tone  # noqa: E402
 
 ARTEFACTS = os.path.join(os.environ.get("ARTEFACTS", os.path.join(BIN, "artefacts")), "guest")
 APP_ID = "123456781234567812345678"
@@ -46,29 +45,8 @@ interfaces = 127.0.0.1
 
 
 def run_node(env):
-    """The node script's lines as checks; its exit status (killed after
-    NODE_LIMIT_S)."""
-    proc = subprocess.Popen(["node", os.path.join(BROWSER_DIR, "test_guest.mjs")],
-                            cwd=BROWSER_DIR, env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    timer = threading.Timer(NODE_LIMIT_S, proc.kill)
-    timer.start()
-    try:
-        for raw in proc.stdout:
-            line = raw.decode(errors="replace").rstrip("\n")
-            if line.startswith("ok - "):
-                check(line[5:], True)
-            elif line.startswith("not ok - "):
-                what, _, detail = line[9:].partition(": ")
-                check(what, False, detail)
-            else:
-                print("# node: %s" % line, flush=True)
-        return proc.wait(timeout=10)
-    finally:
-        timer.cancel()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    """test_guest.mjs's lines as checks; its exit status."""
+    return node_checks("test_guest.mjs", env, NODE_LIMIT_S)
 
 
 def https_get(d, ctx, path):
