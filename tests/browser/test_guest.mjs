@@ -30,9 +30,9 @@
 import { chromium, firefox } from 'playwright-core';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, isAbsolute } from 'node:path';
+import { api } from './airmix_api.mjs';
 
 const URL = process.env.AIRMIX_URL;
-const TOKEN = process.env.AIRMIX_TOKEN || '';
 const DATA = process.env.AIRMIX_DATA || '.';
 const CART = process.env.CART || 'cart.wav';
 const ART = process.env.ARTEFACTS || '.';
@@ -56,19 +56,6 @@ async function step(what, fn) {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function api(method, path, body) {
-	const headers = TOKEN ? { Authorization: `Bearer ${TOKEN}` } : {};
-	if (body !== undefined)
-		headers['Content-Type'] = 'application/json';
-	const r = await fetch(URL + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-	const text = await r.text();
-	let json = null;
-	try {
-		json = JSON.parse(text);
-	} catch { /* not json */ }
-	return { status: r.status, json, text, headers: r.headers };
-}
 
 // fn() until truthy, at most ms; the last value
 async function poll(fn, ms, every = 200) {

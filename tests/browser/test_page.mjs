@@ -17,9 +17,9 @@ import { chromium } from 'playwright-core';
 import { createInterface } from 'node:readline';
 import { mkdirSync, readFileSync, statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { api } from './airmix_api.mjs';
 
 const URL = process.env.AIRMIX_URL;
-const TOKEN = process.env.AIRMIX_TOKEN || '';
 const PASSWORD = process.env.AIRMIX_PASSWORD || '';
 const OPERATOR_PASSWORD = process.env.AIRMIX_OPERATOR_PASSWORD || '';
 const CONF = process.env.AIRMIX_CONF;
@@ -42,19 +42,6 @@ async function step(what, fn) {
 		const waiting = lines.find((l) => /waiting for/.test(l));
 		check(what, false, lines[0] + (waiting ? ` (${waiting.trim()})` : ''));
 	}
-}
-
-async function api(method, path, body) {
-	const headers = TOKEN ? { Authorization: `Bearer ${TOKEN}` } : {};
-	if (body !== undefined)
-		headers['Content-Type'] = 'application/json';
-	const r = await fetch(URL + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-	const text = await r.text();
-	let json = null;
-	try {
-		json = JSON.parse(text);
-	} catch { /* not json */ }
-	return { status: r.status, json, text };
 }
 
 async function poll(fn, ms = 8000, every = 100) {
