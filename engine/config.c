@@ -255,7 +255,8 @@ static const struct key_def keys[] = {
 	    "Opus encoder complexity of the returns (0 cheapest .. 10 best)"),
 	INT("rtp", "return_channels", rtp_return_channels, 2, "", RESTART, 1, 2,
 	    "channels of each mix-minus return: 2 stereo, 1 the programme folded to mono (for "
-	    "callers on a voice line: about half the encoding and the bitrate)"),
+	    "callers on a voice line: about half the encoding; set return_bitrate_kbps to 32 "
+	    "with it)"),
 	BOOL("rtp", "return_fec", rtp_return_fec, "false", RESTART,
 	     "Opus in-band forward error correction in the returns"),
 
