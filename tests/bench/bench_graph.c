@@ -34,6 +34,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench.h"
 #include "engine/config.h"
 #include "engine/engine.h"
 
@@ -75,13 +76,6 @@ static double now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int compare_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
 }
 
 /* -40 dBFS white noise, different per channel. */
@@ -163,7 +157,7 @@ static int run_step(struct engine *e, uint32_t n, float *const *outs, double *p5
 			samples[c - WARMUP_CYCLES] = (t1 - t0) / budget;
 		pause_briefly();
 	}
-	qsort(samples, TIMED_CYCLES, sizeof(samples[0]), compare_double);
+	qsort(samples, TIMED_CYCLES, sizeof(samples[0]), bench_by_double);
 	*p50 = samples[TIMED_CYCLES / 2];
 	*p99 = samples[TIMED_CYCLES * 99 / 100];
 	*max = samples[TIMED_CYCLES - 1];

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench.h"
 #include "engine/config.h"
 #include "engine/engine.h"
 #include "engine/mixing.h"
@@ -51,13 +52,6 @@ static void write_file(const char *name, uint32_t rate, double seconds)
 	sf_writef_short(f, buf, n);
 	sf_close(f);
 	free(buf);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
 }
 
 struct result {
@@ -113,7 +107,7 @@ static struct result run(const char *file, int n, int pitch)
 		rt += times[c];
 		times[c] /= budget;
 	}
-	qsort(times, cycles, sizeof(double), cmp_double);
+	qsort(times, cycles, sizeof(double), bench_by_double);
 	r.p50 = times[cycles / 2];
 	r.p99 = times[cycles * 99 / 100];
 	r.max = times[cycles - 1];

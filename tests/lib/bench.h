@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -72,6 +73,21 @@ static inline int bench_by_airmix(const void *a, const void *b)
 	const struct bench_cost *x = a, *y = b;
 
 	return (x->airmix > y->airmix) - (x->airmix < y->airmix);
+}
+
+/* qsort order of doubles. */
+static inline int bench_by_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The median of n values (sorts them). */
+static inline double bench_median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(v[0]), bench_by_double);
+	return v[n / 2];
 }
 
 /* Least-squares slope of y over x: what one more track costs. */
