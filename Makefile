@@ -8,7 +8,7 @@
 #   make test-asan  the suites under ASan+UBSan only
 #   make test-tsan  the threaded suites under TSan only
 #   make test-fuzz  every libFuzzer harness tests/fuzz/fuzz_*.c for FUZZ_SECONDS (clang)
-#   make bench      graph benchmark on the offline clock
+#   make bench      install bench packages (test + Janus), build, run every benchmark
 #   make install    install binaries, config and web files under $(DESTDIR)$(PREFIX)
 #   make deb        build the unsigned Debian package from a clean copy into $(BUILD)/deb/
 #   make test-deb   build the package, install it, run it, purge it (root; tests/deb/)
@@ -141,6 +141,9 @@ deps-run:
 deps-test:
 	$(Q)sh debian/deps.sh test
 
+deps-bench:
+	$(Q)sh debian/deps.sh bench
+
 run: deps-run
 	$(Q)$(MAKE) -j$(JOBS) --no-print-directory all
 	$(Q)mkdir -p var
@@ -160,7 +163,7 @@ test-tsan: deps-test
 	$(Q)$(MAKE) -j$(JOBS) --no-print-directory BUILD=build-tsan SANITIZE=tsan tests-build
 	$(Q)sh tests/suites.sh tsan
 
-bench: deps-test
+bench: deps-bench
 	$(Q)$(MAKE) -j$(JOBS) --no-print-directory tests-build
 	$(Q)for b in $(BENCH_BINS); do $$b || exit 1; done
 
@@ -202,5 +205,5 @@ clean:
 	rm -rf build build-asan build-tsan
 
 .PHONY: all run test test-asan test-tsan test-fuzz fuzz-build bench install clean deps-run \
-	deps-test tests-build \
+	deps-test deps-bench tests-build \
 	deps-deb deb test-deb

@@ -1,11 +1,13 @@
 #!/bin/sh
 # deps.sh - installs the Debian packages airmix needs, only those missing.
 #
-# Usage: debian/deps.sh build|run|test|deb
+# Usage: debian/deps.sh build|run|test|bench|deb
 #   build  compilers' libraries (-dev packages) and pkg-config
 #   run    build + what `make run` starts (nothing more on the internal clock)
 #   test   run + what the test suites start and use (jackd2, sqlite3, python,
 #          chromium and node for the browser tests)
+#   bench  test + Janus, which bench_rtc measures beside airmix (Debian's
+#          package also enables its own janus service, on ports 8088/8188)
 #   deb    build + the packaging tools `make deb` and `make test-deb` use
 # Runs apt-get update once when something has to be installed. Needs root
 # (or sudo) only then.
@@ -26,6 +28,7 @@ test_pkgs="$run_pkgs chromium firefox-esr nodejs jackd2 alsa-utils libasound2-pl
 # npm for the browser tests: Debian's package, unless a nodejs that ships its
 # own npm (NodeSource's, which conflicts with Debian's npm) is installed
 command -v npm >/dev/null 2>&1 || test_pkgs="$test_pkgs npm"
+bench_pkgs="$test_pkgs janus"
 deb_pkgs="$run_pkgs dpkg-dev debhelper lintian fakeroot adduser systemd python3 curl
 	util-linux"
 
@@ -33,8 +36,9 @@ case "${1:-}" in
 build) want=$build_pkgs ;;
 run) want=$run_pkgs ;;
 test) want=$test_pkgs ;;
+bench) want=$bench_pkgs ;;
 deb) want=$deb_pkgs ;;
-*) echo "usage: $0 build|run|test|deb" >&2; exit 2 ;;
+*) echo "usage: $0 build|run|test|bench|deb" >&2; exit 2 ;;
 esac
 
 missing=""
