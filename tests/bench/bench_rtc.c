@@ -101,7 +101,6 @@ static void encode_second(struct encoded *enc, const struct load *load)
 	opus_encoder_destroy(e);
 }
 
-/* One run: n guests, with or without their returns. */
 /* Sends SECONDS of the callers' packets in real time, caller i's from
  * from[i] to to[i], and drains what comes back on the n_sinks sockets of
  * sinks; the datagrams that came back, and their bytes in *bytes. */
@@ -115,7 +114,6 @@ static uint64_t stream(const struct encoded *enc, uint32_t n, const int *from,
 	ssize_t got;
 
 	*bytes = 0;
-
 	clock_gettime(CLOCK_MONOTONIC, &next);
 	for (uint32_t sent = 0; sent < (uint32_t)SECONDS * RATE / FRAME; sent++) {
 		const int k = (int)(sent % PACKETS);
@@ -147,6 +145,7 @@ static uint64_t stream(const struct encoded *enc, uint32_t n, const int *from,
 	return back;
 }
 
+/* One run: n guests, with or without their returns. */
 static struct bench_cost run(const struct load *load, const struct encoded *enc, uint32_t n,
 			     bool returns, int port_base)
 {
