@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -228,6 +229,9 @@ static int janus_start(struct janus *j, int http_port, int rtp_min, char *err, s
 	fflush(stdout);		/* or the child's freopen writes it twice */
 	j->pid = fork();
 	if (j->pid == 0) {
+		/* a benchmark killed outright must not leave Janus running */
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() == 1)
+			_exit(127);
 		if (!freopen(log, "w", stdout) || dup2(fileno(stdout), STDERR_FILENO) < 0)
 			_exit(127);
 		execl(JANUS_BIN, "janus", "-F", j->dir, "-C", conf, "-o", (char *)NULL);
