@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -361,6 +362,18 @@ static struct history *open_history(const struct airmix_config *cfg)
 	return h;
 }
 
+/* OpenSSL frees its global state (the shared random generator among it) in
+ * an atexit handler by default. GStreamer's pool threads (browser guests'
+ * DTLS) are not ours to join and may still hold per-thread generators then:
+ * one that ends after that cleanup skips its own and leaves both behind, or
+ * uses what was freed. So OpenSSL stays up until the process is gone. Must
+ * run before anything else initialises OpenSSL. */
+static void keep_openssl_until_exit(void)
+{
+	if (!OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL))
+		log_msg(LOG_WARNING, "OpenSSL did not initialise; TLS and tokens will fail");
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
@@ -380,6 +393,7 @@ int main(int argc, char **argv)
 	sigset_t set;
 	int status = 1;
 
+	keep_openssl_until_exit();
 	if (parse_args(argc, argv, &o) < 0)
 		return 64;
 	if (o.check_path)
