@@ -18,13 +18,9 @@ certificate: the page over https:// signals over wss:// and goes live. Each
 
 Under AIRMIX_SANITIZER (ASan) the same checks run with longer waits.
 """
-import http.client
-import json
 import os
 import secrets
 import shutil
-import ssl
-import subprocess
 import sys
 import tempfile
 
@@ -49,31 +45,14 @@ def run_node(env):
     return node_checks("test_guest.mjs", env, NODE_LIMIT_S)
 
 
-def https_get(d, ctx, path):
-    conn = http.client.HTTPSConnection("127.0.0.1", d.port, context=ctx, timeout=10)
-    try:
-        conn.request("GET", path, headers={"Authorization": "Bearer " + d.token})
-        r = conn.getresponse()
-        raw = r.read()
-        return r.status, json.loads(raw) if raw else None
-    finally:
-        conn.close()
-
-
 def tls_run(env, token):
     """The node script's GUEST_MODE=tls against an airmixd speaking HTTPS
     with a self-signed certificate for studio.test and 127.0.0.1."""
     t = Airmixd(token=token, extra_conf=CONF)
-    cert, key = os.path.join(t.tmp, "cert.pem"), os.path.join(t.tmp, "key.pem")
-    p = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                        "-subj", "/CN=studio.test", "-addext",
-                        "subjectAltName=DNS:studio.test,IP:127.0.0.1", "-keyout", key, "-out", cert],
-                       capture_output=True, text=True, timeout=60)
-    if not check("openssl made a self-signed certificate", p.returncode == 0, p.stderr):
+    cert = t.use_tls(("DNS:studio.test", "IP:127.0.0.1"))
+    if not check("openssl made a self-signed certificate", cert, t.tls_error):
+        t.cleanup()
         return
-    t.extra_conf += "[http]\ntls_cert = %s\ntls_key = %s\n" % (cert, key)
-    ctx = ssl.create_default_context(cafile=cert)
-    t.get = lambda path, timeout=10.0, token=None: https_get(t, ctx, path)
     try:
         try:
             t.start()

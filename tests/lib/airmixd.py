@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -156,8 +157,27 @@ class Airmixd:
         self.stall_log = os.path.join(self.tmp, "stalls.log")
         self.stallwatch = None
         self.proc = None
+        self.ssl_ctx = None
 
     # -- config
+
+    def use_tls(self, names=("IP:127.0.0.1",)):
+        """Serve HTTPS and WSS with a fresh self-signed certificate for names
+        (subjectAltName entries; the first also gives the CN); this object's
+        requests trust it. Returns the certificate's path, or None with the
+        reason in self.tls_error when openssl fails."""
+        cert, key = os.path.join(self.tmp, "cert.pem"), os.path.join(self.tmp, "key.pem")
+        p = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                            "-subj", "/CN=" + names[0].split(":", 1)[1], "-addext",
+                            "subjectAltName=" + ",".join(names), "-keyout", key, "-out", cert],
+                           capture_output=True, text=True, timeout=60)
+        self.tls_error = p.stderr
+        if p.returncode != 0:
+            return None
+        self.extra_conf += "\n[http]\ntls_cert = %s\ntls_key = %s\n" % (cert, key)
+        self.ssl_ctx = ssl.create_default_context(cafile=cert)
+        self.url = "https://127.0.0.1:%d" % self.port
+        return cert
 
     def _config(self):
         """The documented keys this test needs; extra_conf may repeat a
@@ -270,7 +290,11 @@ class Airmixd:
     def request(self, method, path, body=None, headers=None, timeout=10.0, token=None):
         """Returns (status, parsed JSON or raw text or None, response headers).
         body: dict/list (sent as JSON), str/bytes (sent as is) or None."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        if self.ssl_ctx:
+            conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout,
+                                               context=self.ssl_ctx)
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         hdrs = dict(headers or {})
         tok = self.token if token is None else token
         if tok and "Authorization" not in hdrs:
