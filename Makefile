@@ -26,7 +26,7 @@ say = $(if $(filter 1,$(V)),,@printf '  %-6s %s\n' $(1) $(2);)
 
 VERSION := 0.1.0
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
-PKGS := libwebsockets jansson inih jack alsa sqlite3 libsystemd libcurl sndfile libavformat libavcodec libavutil libswresample soxr libebur128 rubberband opus speexdsp libcrypto gstreamer-1.0 gstreamer-sdp-1.0 gstreamer-webrtc-1.0 nice
+PKGS := libwebsockets jansson inih jack alsa sqlite3 libsystemd libcurl sndfile libavformat libavcodec libavutil libswresample soxr libebur128 rubberband opus speexdsp libssl libcrypto gstreamer-1.0 gstreamer-sdp-1.0 gstreamer-webrtc-1.0 nice
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -281,6 +281,9 @@ static const struct key_def keys[] = {
 	    250, 600000, "a lost forwarding target is retried after delays doubling up to this"),
 	INT("rtc", "forward_timeout_ms", rtc_forward_timeout_ms, 10000, "ms", RESTART, 500,
 	    120000, "a forwarding target must connect and answer each request within this"),
+	STRING("rtc", "forward_ca_file", rtc_forward_ca_file, "", RESTART, 0,
+	       "PEM certificates of the CAs a wss:// forwarding target's certificate must come "
+	       "from; empty: the system's (/etc/ssl/certs)"),
 
 	BOOL("webrtc", "enabled", webrtc_enabled, "true", RESTART,
 	     "browser guests may join over WebRTC (the guest page, /guest/{room})"),

@@ -130,6 +130,7 @@ struct airmix_config {
 	bool rtc_forward_enabled;		/* cross-room forwarding allowed */
 	int rtc_forward_backoff_max_ms;		/* reconnect delays double up to this */
 	int rtc_forward_timeout_ms;		/* connect or answer within this */
+	char rtc_forward_ca_file[CONFIG_STR_MAX];	/* wss:// targets' CAs; "" = system's */
 
 	/* [webrtc] */
 	bool webrtc_enabled;			/* browser guests */

@@ -336,6 +336,8 @@ static struct forward *start_forward(struct engine *e, const struct airmix_confi
 
 	snprintf(fc.self_host, sizeof(fc.self_host), "%.*s", FORWARD_HOST_MAX,
 		 any ? "127.0.0.1" : cfg->http_listen);
+	fc.self_tls = cfg->http_tls_cert[0] != '\0';
+	snprintf(fc.ca_file, sizeof(fc.ca_file), "%s", cfg->rtc_forward_ca_file);
 	if (forward_create(e, engine_rtc_media(e), &fc, &f, err, errlen) < 0)
 		return NULL;
 	engine_set_forward(e, f);

@@ -114,7 +114,7 @@ static const char usage_text[] =
 	"  room volume ROOM USER V         a user's track volume, 0..400\n"
 	"  room on-air ROOM USER           the user into the programme\n"
 	"  room green-room ROOM USER       the user out of it: heard on playout, hears talkback\n"
-	"  forward start ROOM TARGET=TOKEN[@ws://HOST:PORT] ... [--user U] [--track USER]\n"
+	"  forward start ROOM TARGET=TOKEN[@ws[s]://HOST:PORT] ... [--user U] [--track USER]\n"
 	"                                  forward ROOM's programme (or USER's track) into\n"
 	"                                  up to 4 target rooms, here or on another airmixd\n"
 	"  forward update ROOM TARGET=TOKEN[@URL] ...  the new target list and tokens\n"

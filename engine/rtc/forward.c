@@ -11,10 +11,12 @@
  * resolves client host names synchronously, so a slow DNS answer or a
  * target that hangs would otherwise stall the REST API and the /rtc
  * sessions of this very daemon, and a target on this same airmixd talks to
- * the server thread like any other client. Only the forwarder thread calls
- * into lws (and into the media layer for the returns); the verbs change
- * the table under the mutex, bump a slot's generation when what it must do
- * changed, and wake the thread with lws_cancel_service() (thread-safe).
+ * the server thread like any other client. wss:// targets go through a TLS
+ * client context of the forwarder's own (tls_flags says what is checked).
+ * Only the forwarder thread calls into lws (and into the media layer for
+ * the returns); the verbs change the table under the mutex, bump a slot's
+ * generation when what it must do changed, and wake the thread with
+ * lws_cancel_service() (thread-safe).
  *
  * Per slot, the thread runs: wait (backoff) -> connect -> join -> publish
  * -> live (media return open, a ping every second). Any failure drops the
@@ -33,6 +35,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <libwebsockets.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -41,6 +45,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "engine/engine.h"
 #include "engine/rtc/rooms.h"
@@ -88,6 +93,7 @@ struct slot {
 	unsigned out_head, out_n;
 	char *rx;
 	size_t rx_len;
+	char tls_refusal[128];	/* why OpenSSL refused the target's certificate */
 };
 
 struct source {
@@ -105,6 +111,7 @@ struct forward {
 	struct forward_config cfg;
 	pthread_mutex_t lock;
 	struct lws_context *ctx;
+	SSL_CTX *tls;		/* for wss:// targets; lws uses it, we free it */
 	lws_sorted_usec_list_t sul;
 	pthread_t thread;
 	bool thread_started;
@@ -313,6 +320,19 @@ static bool is_self(const struct forward *f, const struct forward_target *t)
 			       t->port == f->cfg.self_port);
 }
 
+/* A wss:// target's certificate must be trusted (ca_file, else the system's
+ * CAs) and name its host. This airmixd's own listener (no url given) is
+ * reached on the loopback address it bound, so its certificate, made for
+ * the name the world uses, is not checked. */
+static int tls_flags(const struct forward *f, const struct forward_target *t)
+{
+	if (t->host[0])
+		return t->tls ? LCCSCF_USE_SSL : 0;
+	return f->cfg.self_tls ? LCCSCF_USE_SSL | LCCSCF_ALLOW_SELFSIGNED | LCCSCF_ALLOW_INSECURE |
+					 LCCSCF_ALLOW_EXPIRED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK
+			       : 0;
+}
+
 static void start_connect(struct forward *f, struct slot *s)
 {
 	const struct forward_target *t = &s->cfg;
@@ -327,11 +347,13 @@ static void start_connect(struct forward *f, struct slot *s)
 	ci.host = host;
 	ci.origin = host;
 	ci.local_protocol_name = "airmix-forward";
+	ci.ssl_connection = tls_flags(f, t);
 	ci.opaque_user_data = s;
 	ci.ietf_version_or_minus_one = -1;
 	s->phase = PH_CONNECTING;
 	s->deadline_ms = now_ms() + f->cfg.timeout_ms;
 	s->wsi = NULL;
+	s->tls_refusal[0] = '\0';
 	wsi = lws_client_connect_via_info(&ci);
 	if (s->phase != PH_CONNECTING)
 		return;		/* failed inside the call: already handled */
@@ -596,17 +618,28 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	int ret = 0;
 	char why[300];
 
-	(void)user;
 	if (!f)
 		return 0;
 	pthread_mutex_lock(&f->lock);
 	if (f->destroying)
 		goto out;
+	if (reason == LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION) {
+		/* user: the X509_STORE_CTX, len: OpenSSL's verdict, kept (0 back);
+		 * lws would only report "SSL err 1", so remember why */
+		if (s && !len)
+			snprintf(s->tls_refusal, sizeof(s->tls_refusal), "%s",
+				 X509_verify_cert_error_string(X509_STORE_CTX_get_error(user)));
+		goto out;
+	}
 	if (reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR) {
 		if (s && (s->wsi == wsi || (!s->wsi && s->phase == PH_CONNECTING))) {
 			s->wsi = NULL;
-			snprintf(why, sizeof(why), "cannot reach the target: %.200s",
-				 in ? (const char *)in : "connection failed");
+			if (s->tls_refusal[0])
+				snprintf(why, sizeof(why), "cannot reach the target: its TLS "
+					 "certificate is refused: %s", s->tls_refusal);
+			else
+				snprintf(why, sizeof(why), "cannot reach the target: %.200s",
+					 in ? (const char *)in : "connection failed");
 			retry(f, s, FORWARD_RESPONSE, why);
 		}
 		goto out;
@@ -733,6 +766,31 @@ static void *thread_main(void *arg)
 	return NULL;
 }
 
+/* The TLS client context of wss:// targets: ca_file's CAs, else the
+ * system's. Ours, not lws's: libwebsockets 4.1.6 loses track of the one it
+ * makes once another TLS context (the admin server's) starts after it, and
+ * never frees it. */
+static SSL_CTX *client_tls(const struct forward_config *cfg, char *err, size_t errlen)
+{
+	SSL_CTX *tls = SSL_CTX_new(TLS_client_method());
+
+	if (!tls) {
+		snprintf(err, errlen, "cannot create the forwarder's TLS context");
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(tls, TLS1_2_VERSION);
+	if (!cfg->ca_file[0]) {
+		SSL_CTX_set_default_verify_paths(tls);	/* absent paths are no error */
+		return tls;
+	}
+	if (SSL_CTX_load_verify_locations(tls, cfg->ca_file, NULL) != 1) {
+		snprintf(err, errlen, "forward_ca_file %s holds no PEM certificate", cfg->ca_file);
+		SSL_CTX_free(tls);
+		return NULL;
+	}
+	return tls;
+}
+
 int forward_create(struct engine *e, struct rtc_media *media, const struct forward_config *cfg,
 		   struct forward **out, char *err, size_t errlen)
 {
@@ -744,6 +802,13 @@ int forward_create(struct engine *e, struct rtc_media *media, const struct forwa
 	    cfg->timeout_ms < 100) {
 		snprintf(err, errlen, "forward backoff and timeout must be positive and ordered");
 		return -EINVAL;
+	}
+	if (cfg->ca_file[0] && access(cfg->ca_file, R_OK) < 0) {
+		int rc = -errno;
+
+		snprintf(err, errlen, "cannot read forward_ca_file %s: %s", cfg->ca_file,
+			 strerror(-rc));
+		return rc;
 	}
 	f = calloc(1, sizeof(*f));
 	if (!f) {
@@ -765,10 +830,15 @@ int forward_create(struct engine *e, struct rtc_media *media, const struct forwa
 	info.user = f;
 	info.gid = -1;
 	info.uid = -1;
+	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;	/* wss:// targets */
+	f->tls = client_tls(cfg, err, errlen);
+	if (!f->tls)
+		goto out_free;
+	info.provided_client_ssl_ctx = f->tls;
 	f->ctx = lws_create_context(&info);
 	if (!f->ctx) {
 		snprintf(err, errlen, "cannot create the forwarder's websocket context");
-		goto out_free;
+		goto out_tls;
 	}
 	if (pthread_create(&f->thread, NULL, thread_main, f) != 0) {
 		snprintf(err, errlen, "cannot start the forwarder thread");
@@ -780,6 +850,8 @@ int forward_create(struct engine *e, struct rtc_media *media, const struct forwa
 
 out_ctx:
 	lws_context_destroy(f->ctx);
+out_tls:
+	SSL_CTX_free(f->tls);
 out_free:
 	pthread_mutex_destroy(&f->lock);
 	free(f);
@@ -806,6 +878,7 @@ void forward_destroy(struct forward *f)
 		}
 	pthread_mutex_unlock(&f->lock);
 	lws_context_destroy(f->ctx);
+	SSL_CTX_free(f->tls);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
 }
@@ -814,15 +887,16 @@ void forward_destroy(struct forward *f)
 
 int forward_parse_url(const char *url, struct forward_target *t, char *msg, size_t len)
 {
-	const char *p = url, *host, *end;
+	bool tls = !strncmp(url, "wss://", 6);
+	const char *host, *end;
 	size_t hl;
-	long port = 80;
+	long port = tls ? 443 : 80;
 
-	if (strncmp(p, "ws://", 5)) {
-		snprintf(msg, len, "url must be ws://host[:port][/path]");
+	if (!tls && strncmp(url, "ws://", 5)) {
+		snprintf(msg, len, "url must be ws://host[:port][/path] or wss://...");
 		return -1;
 	}
-	host = p + 5;
+	host = url + (tls ? 6 : 5);
 	end = host + strcspn(host, ":/");
 	hl = (size_t)(end - host);
 	if (hl < 1 || hl > FORWARD_HOST_MAX) {
@@ -854,6 +928,7 @@ int forward_parse_url(const char *url, struct forward_target *t, char *msg, size
 	t->host[hl] = '\0';
 	t->port = (uint16_t)port;
 	snprintf(t->path, sizeof(t->path), "%s", *end ? end : "/rtc");
+	t->tls = tls;
 	return 0;
 }
 
@@ -1168,9 +1243,11 @@ static json_t *slot_json(struct forward *f, const struct slot *s)
 	struct rtc_return_stats st;
 
 	if (s->cfg.host[0])
-		snprintf(url, sizeof(url), "ws://%s:%u%s", s->cfg.host, s->cfg.port, s->cfg.path);
+		snprintf(url, sizeof(url), "%s://%s:%u%s", s->cfg.tls ? "wss" : "ws", s->cfg.host,
+			 s->cfg.port, s->cfg.path);
 	else
-		snprintf(url, sizeof(url), "ws://%s:%u/rtc", f->cfg.self_host, f->cfg.self_port);
+		snprintf(url, sizeof(url), "%s://%s:%u/rtc", f->cfg.self_tls ? "wss" : "ws",
+			 f->cfg.self_host, f->cfg.self_port);
 	j = json_pack("{s:s,s:s,s:i,s:s,s:i,s:s,s:b}", "room", s->cfg.room, "url", url, "state",
 		      s->state, "state_name", forward_state_name(s->state), "error", s->error,
 		      "error_name", def ? def->name : "UNKNOWN", "connected",

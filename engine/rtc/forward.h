@@ -3,7 +3,7 @@
  * another (reference: ../shared/reference/volc-api.md §4).
  *
  * For each target the forwarder is a signalling client of the target's /rtc
- * WebSocket: it joins the target room with the target's token (made for the
+ * WebSocket (ws://, or wss:// with the certificate checked): it joins the target room with the target's token (made for the
  * target room and the forwarding user id), publishes with the SSRC it will
  * send with, and opens a media return (media.h) that Opus-encodes the audio
  * and sends it as RTP to the port the target's answer names.
@@ -66,6 +66,7 @@ struct forward_target {
 	char host[FORWARD_HOST_MAX + 1];
 	uint16_t port;
 	char path[64];		/* "/rtc" */
+	bool tls;		/* wss://: the certificate must be trusted for host */
 };
 
 /* What a source room forwards. user: the id the forwarder joins the targets
@@ -86,6 +87,9 @@ struct forward_config {
 	uint32_t timeout_ms;		/* connect or answer within this */
 	char self_host[FORWARD_HOST_MAX + 1];	/* this airmixd's /rtc */
 	uint16_t self_port;
+	bool self_tls;			/* this airmixd serves HTTPS and WSS */
+	char ca_file[512];		/* PEM CAs wss:// targets are checked
+					 * against; "" = the system's */
 };
 
 /* Control thread. media may be NULL (every target then fails with
@@ -94,8 +98,8 @@ int forward_create(struct engine *e, struct rtc_media *media, const struct forwa
 		   struct forward **out, char *err, size_t errlen);
 void forward_destroy(struct forward *f);
 
-/* Parses "ws://host[:port][/path]" into t (host, port, path); 0 or -1 with
- * msg. */
+/* Parses "ws://host[:port][/path]" or "wss://..." into t (host, port: 80
+ * or 443 by default, path, tls); 0 or -1 with msg. */
 int forward_parse_url(const char *url, struct forward_target *t, char *msg, size_t len);
 
 /* The verbs. Each returns a ForwardStreamError (0 = accepted; the targets

@@ -331,6 +331,80 @@ def disabled():
               wait_for(lambda: has_row(d, "FORWARD_STREAM_ERROR_NOT_SUPPORT", "solo"), 5))
 
 
+def tls_forwarding():
+    """wss:// targets. Daemon 3 serves HTTPS with a self-signed certificate
+    for 127.0.0.1; daemon 4 trusts it through forward_ca_file and forwards
+    into it. Daemon 3, with the system's CAs only, refuses its own
+    certificate on an explicit wss:// url, and reaches its own rooms (no
+    url) over its TLS listener."""
+    d3 = Airmixd(extra_conf=conf(42600))
+    cert = d3.use_tls()
+    if not check("openssl made a self-signed certificate", cert, d3.tls_error):
+        d3.cleanup()
+        return
+    d4 = Airmixd(extra_conf=conf(42800) + "[rtc]\nforward_ca_file = %s\n" % cert)
+    try:
+        d3.start()
+        d4.start()
+        for d, room in ((d3, "hq"), (d3, "hq2"), (d3, "hq3"), (d4, "field")):
+            st, body, _ = d.request("POST", "/api/v1/rooms", {"room": room})
+            check("room %s created" % room, st == 201, (st, body))
+        wss = "wss://127.0.0.1:%d/rtc" % d3.port
+        st, body, _ = d4.request("POST", "/api/v1/rooms/field/forward", {
+            "user": "fwd4", "targets": [{"room": "hq", "token": make_token("hq", "fwd4"),
+                                         "url": wss}]})
+        check("start to a wss:// target: 201", st == 201, (st, body))
+        check("wss:// with forward_ca_file: Success",
+              wait_for(lambda: target_is(d4, "field", "hq", 1, 0, wss), 10), targets(d4, "field"))
+        check("daemon 3: fwd4 publishes in hq over wss://, packets arrive",
+              wait_for(lambda: publishing(d3, "hq", "fwd4"), 10), member(d3, "hq", "fwd4"))
+
+        st, body, _ = d3.request("POST", "/api/v1/rooms/hq2/forward", {"user": "fwd5", "targets": [
+            {"room": "hq", "token": make_token("hq", "fwd5"), "url": wss},
+            {"room": "hq3", "token": make_token("hq3", "fwd5")}]})
+        check("daemon 3 forwards hq2 to itself, by url and without: 201", st == 201, (st, body))
+        check("a certificate no trusted CA signed: Failure RESPONSE (1203)",
+              wait_for(lambda: target_is(d3, "hq2", "hq", 2, 1203, wss), 10),
+              target_list(d3, "hq2"))
+        check("the history row gives the certificate as the reason",
+              wait_for(lambda: [r for r in history(d3) if "certificate" in r.get("message", "")
+                                and r.get("name") == "FORWARD_STREAM_ERROR_RESPONSE"], 5),
+              [(r.get("name"), r.get("message")) for r in history(d3)][:6])
+        check("its own room without url, over its TLS listener: Success",
+              wait_for(lambda: target_is(d3, "hq2", "hq3", 1, 0,
+                                         "wss://127.0.0.1:%d/rtc" % d3.port), 10),
+              target_list(d3, "hq2"))
+        check("daemon 3: fwd5 publishes in hq3",
+              wait_for(lambda: publishing(d3, "hq3", "fwd5"), 10), member(d3, "hq3", "fwd5"))
+        for d, name in ((d3, "daemon 3 (HTTPS)"), (d4, "daemon 4")):
+            rc = d.stop()
+            check("%s stops cleanly (exit %s)" % (name, rc), rc == 0, d.log_text()[-2000:])
+    finally:
+        d3.cleanup()
+        d4.cleanup()
+
+
+def bad_ca_files():
+    """A forward_ca_file that cannot be read, or holds no certificate, stops
+    the start with a message that names it."""
+    for what, path, why in (("an unreadable", "/nonexistent/ca.pem", "cannot read"),
+                            ("a not PEM", None, "holds no PEM certificate")):
+        d = Airmixd(extra_conf=conf(42900))
+        if path is None:
+            path = os.path.join(d.tmp, "ca.pem")
+            with open(path, "w") as f:
+                f.write("not a certificate\n")
+        d.extra_conf += "[rtc]\nforward_ca_file = %s\n" % path
+        try:
+            d.start()
+            check("%s forward_ca_file: airmixd refuses to start" % what, False)
+        except RuntimeError as e:
+            check("%s forward_ca_file: airmixd refuses to start: %s" % (what, why),
+                  "forward_ca_file %s" % path in str(e) and why in str(e), str(e)[-500:])
+        finally:
+            d.cleanup()
+
+
 def main():
     d1 = Airmixd(extra_conf=conf(42000))
     d2 = Airmixd(extra_conf=conf(42200))
@@ -347,6 +421,8 @@ def main():
         d1.cleanup()
         d2.cleanup()
     disabled()
+    tls_forwarding()
+    bad_ca_files()
     finish()
 
 

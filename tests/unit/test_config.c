@@ -112,6 +112,7 @@ static const struct spec spec[] = {
 	{ "rtc", "forward_enabled", "bool", "", false, 0, 0, NULL, 0 },
 	{ "rtc", "forward_backoff_max_ms", "int", "ms", false, 250, 600000, NULL, 0 },
 	{ "rtc", "forward_timeout_ms", "int", "ms", false, 500, 120000, NULL, 0 },
+	{ "rtc", "forward_ca_file", "string", "", false, 0, 0, NULL, false },
 	{ "webrtc", "enabled", "bool", "", false, 0, 0, NULL, 0 },
 	{ "webrtc", "interfaces", "string", "", false, 0, 0, NULL, false },
 	{ "webrtc", "stun_server", "string", "", false, 0, 0, NULL, false },

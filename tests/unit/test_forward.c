@@ -383,13 +383,18 @@ static void test_urls(void)
 	char msg[256];
 	static const char *const bad[] = { "http://x", "ws://", "ws://:80", "ws://a b",
 					   "ws://h:0", "ws://h:65536", "ws://h:12x", "ws://h/p?q",
-					   "wss://h" };
+					   "wss://", "wss:/h", "https://h" };
 
 	CHECK(forward_parse_url("ws://studio-2.example:8080/rtc", &t, msg, sizeof(msg)) == 0 &&
 	      !strcmp(t.host, "studio-2.example") && t.port == 8080 && !strcmp(t.path, "/rtc"),
 	      "url with host, port and path");
 	CHECK(forward_parse_url("ws://10.0.0.2", &t, msg, sizeof(msg)) == 0 && t.port == 80 &&
-	      !strcmp(t.path, "/rtc"), "url defaults: port 80, path /rtc");
+	      !strcmp(t.path, "/rtc") && !t.tls, "url defaults: port 80, path /rtc");
+	CHECK(forward_parse_url("wss://hq.example", &t, msg, sizeof(msg)) == 0 && t.port == 443 &&
+	      !strcmp(t.host, "hq.example") && !strcmp(t.path, "/rtc") && t.tls,
+	      "wss:// url: TLS, port 443 by default");
+	CHECK(forward_parse_url("wss://hq.example:8443/x", &t, msg, sizeof(msg)) == 0 &&
+	      t.port == 8443 && !strcmp(t.path, "/x") && t.tls, "wss:// url with port and path");
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		CHECK(forward_parse_url(bad[i], &t, msg, sizeof(msg)) < 0 && msg[0],
 		      "url %s refused: %s", bad[i], msg);

@@ -69,7 +69,7 @@ export function create(section, ctx) {
 				td(t.return ? `${t.return.packets} packets` : '–', 'num')))));
 		const troom = h('input', { required: true, maxlength: '128', placeholder: 'other-room' });
 		const ttoken = h('input', { required: true, placeholder: '001…', class: 'mono' });
-		const turl = h('input', { placeholder: 'ws://host:8080/rtc (empty: this airmixd)' });
+		const turl = h('input', { placeholder: 'ws://host:8080/rtc or wss://... (empty: this airmixd)' });
 		const add = h('button', { type: 'submit', class: 'small' }, 'Start forwarding');
 		const form = h('form', { class: 'row' }, field('Target room', troom), field('Token for that room', ttoken), field('Other airmixd', turl), add);
 		form.onsubmit = (ev) => {
