@@ -18,6 +18,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <glob.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -34,7 +35,6 @@
 #include "bench.h"
 
 #define JANUS_BIN "/usr/bin/janus"
-#define JANUS_LIB "/usr/lib/x86_64-linux-gnu/janus"
 #define JANUS_START_S 15.0
 #define JANUS_JOIN_S 15.0
 
@@ -124,6 +124,25 @@ static int janus_write(const char *dir, const char *name, const char *text)
 	return fclose(f);
 }
 
+/* A link in the config folder to one of Janus's modules, which Debian
+ * installs under /usr/lib/<multiarch>/janus. */
+static int janus_link_module(const struct janus *j, const char *module)
+{
+	char pattern[96], path[128];
+	glob_t g;
+	int rc;
+
+	snprintf(pattern, sizeof(pattern), "/usr/lib/*/janus/%s", module);
+	if (glob(pattern, 0, NULL, &g) != 0) {
+		fprintf(stderr, "janus: no %s: is the janus package installed?\n", pattern);
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/%s", j->dir, module);
+	rc = symlink(g.gl_pathv[0], path);
+	globfree(&g);
+	return rc;
+}
+
 /* The config folder: janus.jcfg, the HTTP transport on http_port, the
  * AudioBridge with its RTP participants on rtp_min.., and folders holding
  * only those two modules. */
@@ -157,11 +176,9 @@ static int janus_configure(const struct janus *j, int http_port, int rtp_min)
 		if (mkdir(path, 0700) < 0)
 			return -1;
 	}
-	snprintf(path, sizeof(path), "%s/plugins/libjanus_audiobridge.so", j->dir);
-	if (symlink(JANUS_LIB "/plugins/libjanus_audiobridge.so", path) < 0)
+	if (janus_link_module(j, "plugins/libjanus_audiobridge.so") < 0)
 		return -1;
-	snprintf(path, sizeof(path), "%s/transports/libjanus_http.so", j->dir);
-	return symlink(JANUS_LIB "/transports/libjanus_http.so", path);
+	return janus_link_module(j, "transports/libjanus_http.so");
 }
 
 /* Removes what janus_configure wrote, and Janus's log. */
