@@ -21,6 +21,7 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <nice/agent.h>
+#include <openssl/crypto.h>
 #include <opus/opus.h>
 #include <poll.h>
 #include <pthread.h>
@@ -448,6 +449,9 @@ int main(void)
 	char err[256] = "", msg[256] = "", *offer;
 	int track_fd, rc;
 
+	/* as airmixd does (engine/main.c): GStreamer's DTLS threads may outlive
+	 * OpenSSL's exit-time cleanup */
+	OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
 	rc = webrtc_init(err, sizeof(err));
 	CHECK(rc == 0, "GStreamer and its WebRTC elements are there %s", err);
 	if (rc < 0)
