@@ -797,6 +797,7 @@ int forward_create(struct engine *e, struct rtc_media *media, const struct forwa
 	struct lws_context_creation_info info = { 0 };
 	pthread_mutexattr_t ma;
 	struct forward *f;
+	int rc = -ENOMEM;
 
 	if (cfg->backoff_min_ms < 1 || cfg->backoff_max_ms < cfg->backoff_min_ms ||
 	    cfg->timeout_ms < 100) {
@@ -804,8 +805,7 @@ int forward_create(struct engine *e, struct rtc_media *media, const struct forwa
 		return -EINVAL;
 	}
 	if (cfg->ca_file[0] && access(cfg->ca_file, R_OK) < 0) {
-		int rc = -errno;
-
+		rc = -errno;
 		snprintf(err, errlen, "cannot read forward_ca_file %s: %s", cfg->ca_file,
 			 strerror(-rc));
 		return rc;
@@ -832,8 +832,10 @@ int forward_create(struct engine *e, struct rtc_media *media, const struct forwa
 	info.uid = -1;
 	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;	/* wss:// targets */
 	f->tls = client_tls(cfg, err, errlen);
-	if (!f->tls)
+	if (!f->tls) {
+		rc = -EINVAL;
 		goto out_free;
+	}
 	info.provided_client_ssl_ctx = f->tls;
 	f->ctx = lws_create_context(&info);
 	if (!f->ctx) {
@@ -855,7 +857,7 @@ out_tls:
 out_free:
 	pthread_mutex_destroy(&f->lock);
 	free(f);
-	return -ENOMEM;
+	return rc;
 }
 
 void forward_destroy(struct forward *f)
