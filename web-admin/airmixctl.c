@@ -125,12 +125,15 @@ static const char usage_text[] =
 	"options:\n"
 	"  --url URL      airmixd address (default $AIRMIX_URL or " DEFAULT_URL ")\n"
 	"  --token TOKEN  bearer token (default $AIRMIX_TOKEN)\n"
+	"  --cacert FILE  PEM CAs an https:// airmixd's certificate must come from (default\n"
+	"                 $AIRMIX_CACERT, else the system's); its self-signed certificate will do\n"
 	"  --json         print the server's JSON reply as is\n"
 	"  --version      print the version\n";
 
 struct ctl {
 	const char *url;
 	const char *token;
+	const char *cacert;	/* PEM CAs for an https:// url; NULL: the system's */
 	bool json;
 };
 
@@ -193,6 +196,18 @@ static int server_error(const struct ctl *c, long status, const struct buffer *b
 	return EXIT_SERVER;
 }
 
+/* What every request to airmixd sets: where, how long to wait to connect,
+ * where curl puts its error, and the CAs to trust. */
+static void set_common(CURL *h, const struct ctl *c, const char *url, char *errbuf)
+{
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 5L);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	if (c->cacert && c->cacert[0])
+		curl_easy_setopt(h, CURLOPT_CAINFO, c->cacert);
+}
+
 /* Sends one request; on success *reply is the parsed JSON (or NULL for an
  * empty body) and the raw text is kept in raw. Returns 0 or an exit status. */
 static int request(const struct ctl *c, const char *method, const char *path, json_t *body,
@@ -213,14 +228,11 @@ static int request(const struct ctl *c, const char *method, const char *path, js
 		return EXIT_UNREACHABLE;
 	}
 	snprintf(url, sizeof(url), "%s%s", c->url, path);
-	curl_easy_setopt(h, CURLOPT_URL, url);
+	set_common(h, c, url, errbuf);
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, raw);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 5L);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	hdrs = curl_slist_append(hdrs, "Accept: application/json");
 	if (c->token && c->token[0]) {
 		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->token);
@@ -1193,10 +1205,7 @@ static int record_download(const struct ctl *c, const char *path, const char *ou
 		return EXIT_UNREACHABLE;
 	}
 	snprintf(url, sizeof(url), "%s%s", c->url, path);
-	curl_easy_setopt(d.h, CURLOPT_URL, url);
-	curl_easy_setopt(d.h, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(d.h, CURLOPT_CONNECTTIMEOUT, 5L);
-	curl_easy_setopt(d.h, CURLOPT_NOSIGNAL, 1L);
+	set_common(d.h, c, url, errbuf);
 	curl_easy_setopt(d.h, CURLOPT_WRITEFUNCTION, on_file_data);
 	curl_easy_setopt(d.h, CURLOPT_WRITEDATA, &d);
 	if (c->token && c->token[0]) {
@@ -1944,7 +1953,8 @@ static int run(const struct ctl *c, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	struct ctl c = { .url = getenv("AIRMIX_URL"), .token = getenv("AIRMIX_TOKEN") };
+	struct ctl c = { .url = getenv("AIRMIX_URL"), .token = getenv("AIRMIX_TOKEN"),
+			 .cacert = getenv("AIRMIX_CACERT") };
 	static char url[1024];
 	int i, rc;
 
@@ -1957,13 +1967,16 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--help")) {
 			fputs(usage_text, stdout);
 			return 0;
-		} else if (!strcmp(argv[i], "--url") || !strcmp(argv[i], "--token")) {
+		} else if (!strcmp(argv[i], "--url") || !strcmp(argv[i], "--token") ||
+			   !strcmp(argv[i], "--cacert")) {
 			if (i + 1 >= argc)
 				return usage_error("%s needs a value", argv[i]);
 			if (argv[i][2] == 'u')
 				c.url = argv[++i];
-			else
+			else if (argv[i][2] == 't')
 				c.token = argv[++i];
+			else
+				c.cacert = argv[++i];
 		} else {
 			return usage_error("unknown option %s", argv[i]);
 		}

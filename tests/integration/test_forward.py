@@ -376,6 +376,12 @@ def tls_forwarding():
               target_list(d3, "hq2"))
         check("daemon 3: fwd5 publishes in hq3",
               wait_for(lambda: publishing(d3, "hq3", "fwd5"), 10), member(d3, "hq3", "fwd5"))
+        rc, out = ctl(d3, "--cacert", cert, "forward", "get", "hq2")
+        check("airmixctl --cacert over https://: forward get shows hq3 Success",
+              rc == 0 and "hq3" in out and "Success" in out, (rc, out))
+        rc, out = ctl(d3, "forward", "get", "hq2")
+        check("airmixctl without --cacert: refused, the certificate named",
+              rc != 0 and "certificate" in out, (rc, out))
         for d, name in ((d3, "daemon 3 (HTTPS)"), (d4, "daemon 4")):
             rc = d.stop()
             check("%s stops cleanly (exit %s)" % (name, rc), rc == 0, d.log_text()[-2000:])
