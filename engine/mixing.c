@@ -18,11 +18,15 @@
  * A seek, a pitch or speed change or a track change repositions the source
  * and asks RT to flush the ring (flush_seq); RT acknowledges at its next
  * cycle start (flush_done) and counts frames from zero again; the worker
- * refills only after the acknowledgement, so no stale frame is ever played
- * after a flush. Frames from a flush until the refill are silence but not an
- * underrun. The position of what RT plays comes from anchors the worker
- * records for every chunk it pushes (output frame -> source frame), so it
- * stays exact across loops and speed changes.
+ * refills only after the acknowledgement, so no stale frame is played after
+ * the flush cycle. So that nothing clicks, RT fades out what the ring still
+ * held over that cycle (at most FADE_FRAMES) and fades in the first
+ * FADE_FRAMES after it; the frames between, until the refill, are silence
+ * but not an underrun, and the worker looks for the acknowledgement every
+ * FLUSH_POLL_MS meanwhile to keep that gap short. The position of what RT
+ * plays comes from anchors the worker records for every chunk it pushes
+ * (output frame -> source frame), so it stays exact across loops and speed
+ * changes.
  *
  * RT never waits: an empty ring gives silence and a counted underrun, which
  * the worker turns into a history row (at most one a second per id). When
@@ -59,7 +63,9 @@
 #define CHUNK_FRAMES 1024
 #define MAX_ANCHORS 1024
 #define WORKER_TICK_MS 5
+#define FLUSH_POLL_MS 1		/* while RT has a flush to acknowledge: the gap */
 #define PREFILL_MS 250
+#define FADE_FRAMES 256		/* a flush's fade out and in: 5.3 ms at 48 kHz */
 
 /* ---- the RT side: struct player ----------------------------------------- */
 
@@ -79,11 +85,13 @@ struct player {
 	_Atomic int refilling;		/* after a flush, silence is not an underrun */
 	uint32_t rt_flush_done;		/* RT-owned copy */
 	uint64_t rt_consumed;		/* RT-owned */
+	uint32_t rt_fade_in;		/* RT-owned: frames into the fade in; FADE_FRAMES: none */
 };
 
 static void player_flush_rt(struct player *p, uint32_t seq)
 {
 	spsc_ring_clear(&p->ring);
+	p->rt_fade_in = 0;
 	p->rt_consumed = 0;
 	p->rt_flush_done = seq;
 	atomic_store_explicit(&p->consumed, 0, memory_order_relaxed);
@@ -114,35 +122,75 @@ static void deinterleave(const struct player *p, const float *in, float *l, floa
 	(void)p;
 }
 
+/* Up to n frames from the ring into out; the rest of out is silence.
+ * Returns the frames taken. */
+static uint32_t take_frames(struct player *p, float *const *out, uint32_t n)
+{
+	int mode = atomic_load_explicit(&p->dual_mono, memory_order_relaxed);
+	uint32_t na, nb, got;
+	void *a, *b;
+
+	got = spsc_ring_peek(&p->ring, n, &a, &na, &b, &nb);
+	deinterleave(p, a, out[0], out[1], na, mode);
+	deinterleave(p, b, out[0] + na, out[1] + na, nb, mode);
+	spsc_ring_consume(&p->ring, got);
+	if (got < n) {
+		memset(out[0] + got, 0, (n - got) * sizeof(float));
+		memset(out[1] + got, 0, (n - got) * sizeof(float));
+	}
+	return got;
+}
+
+/* The flush cycle: what the ring still holds of the old position fades out
+ * (not counted as played), then the ring is flushed and the new position
+ * will fade in. */
+static void flush_with_fade(struct player *p, uint32_t seq, float *const *out, uint32_t n,
+			    bool audible)
+{
+	uint32_t len = audible ? take_frames(p, out, n < FADE_FRAMES ? n : FADE_FRAMES) : 0;
+
+	for (uint32_t i = 0; i < len; i++) {
+		float g = (float)(len - i) / (float)(len + 1);
+
+		out[0][i] *= g;
+		out[1][i] *= g;
+	}
+	memset(out[0] + len, 0, (n - len) * sizeof(float));
+	memset(out[1] + len, 0, (n - len) * sizeof(float));
+	player_flush_rt(p, seq);
+}
+
+static void fade_in(struct player *p, float *const *out, uint32_t got)
+{
+	for (uint32_t i = 0; i < got && p->rt_fade_in < FADE_FRAMES; i++) {
+		float g = (float)++p->rt_fade_in / (float)(FADE_FRAMES + 1);
+
+		out[0][i] *= g;
+		out[1][i] *= g;
+	}
+}
+
 /* RT thread. */
 static void player_render(void *state, float *const *out, uint32_t n)
 {
 	struct player *p = state;
 	uint32_t seq = atomic_load_explicit(&p->flush_seq, memory_order_acquire);
+	bool silent = n > p->max_period || atomic_load_explicit(&p->paused, memory_order_relaxed);
 	uint32_t got;
 
-	if (seq != p->rt_flush_done)
-		player_flush_rt(p, seq);
-	if (n > p->max_period || atomic_load_explicit(&p->paused, memory_order_relaxed) ||
-	    atomic_load_explicit(&p->finished_gen, memory_order_relaxed) == seq + 1) {
+	if (seq != p->rt_flush_done) {
+		silent |= atomic_load_explicit(&p->finished_gen, memory_order_relaxed) ==
+			  p->rt_flush_done + 1;
+		flush_with_fade(p, seq, out, n, !silent);
+		return;
+	}
+	if (silent || atomic_load_explicit(&p->finished_gen, memory_order_relaxed) == seq + 1) {
 		memset(out[0], 0, n * sizeof(float));
 		memset(out[1], 0, n * sizeof(float));
 		return;
 	}
-	{
-		int mode = atomic_load_explicit(&p->dual_mono, memory_order_relaxed);
-		uint32_t na, nb;
-		void *a, *b;
-
-		got = spsc_ring_peek(&p->ring, n, &a, &na, &b, &nb);
-		deinterleave(p, a, out[0], out[1], na, mode);
-		deinterleave(p, b, out[0] + na, out[1] + na, nb, mode);
-		spsc_ring_consume(&p->ring, got);
-	}
-	if (got < n) {
-		memset(out[0] + got, 0, (n - got) * sizeof(float));
-		memset(out[1] + got, 0, (n - got) * sizeof(float));
-	}
+	got = take_frames(p, out, n);
+	fade_in(p, out, got);
 	p->rt_consumed += got;
 	atomic_store_explicit(&p->consumed, p->rt_consumed, memory_order_relaxed);
 	atomic_fetch_add_explicit(&p->played, got, memory_order_relaxed);
@@ -170,6 +218,7 @@ static struct player *player_new(uint32_t ring_frames, uint32_t max_period)
 	if (!p)
 		return NULL;
 	p->max_period = max_period;
+	p->rt_fade_in = FADE_FRAMES;	/* the first frames are the file's own start */
 	if (spsc_ring_init(&p->ring, ring_frames, 2 * sizeof(float)) < 0) {
 		free(p);
 		return NULL;
@@ -1545,6 +1594,7 @@ static void *worker_main(void *arg)
 	while (!m->quit) {
 		double now = now_s();
 		int stall = atomic_exchange(&m->stall_ms, 0);
+		long tick_ms = WORKER_TICK_MS;
 
 		if (stall > 0) {
 			pthread_mutex_unlock(&m->lock);
@@ -1555,11 +1605,14 @@ static void *worker_main(void *arg)
 		for (uint32_t i = 0; i < m->n_entries; i++) {
 			struct mix *x = &m->mixes[i];
 
-			if (x->used && is_started(x))
+			if (x->used && is_started(x)) {
 				service_mix(m, x, now);
+				if (x->awaiting_flush)
+					tick_ms = FLUSH_POLL_MS;
+			}
 		}
 		clock_gettime(CLOCK_MONOTONIC, &deadline);
-		deadline.tv_nsec += WORKER_TICK_MS * 1000000L;
+		deadline.tv_nsec += tick_ms * 1000000L;
 		if (deadline.tv_nsec >= 1000000000L) {
 			deadline.tv_sec++;
 			deadline.tv_nsec -= 1000000000L;

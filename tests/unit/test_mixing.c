@@ -389,6 +389,56 @@ static void test_loops_and_seek(void)
 	free(src);
 }
 
+/* Largest step between neighbouring samples of x[0..n). */
+static float largest_step(const float *x, uint32_t n)
+{
+	float m = 0.0f;
+
+	for (uint32_t i = 1; i < n; i++)
+		m = fmaxf(m, fabsf(x[i] - x[i - 1]));
+	return m;
+}
+
+/* A seek or a speed change in mid-sine: the old position fades out over the
+ * flush cycle and the new one fades in, so no sample jumps by more than the
+ * sine's own steepest step, and the gap between them lasts under a period. */
+static void test_flush_declick(void)
+{
+	const float sine_step = (float)(2 * M_PI * 440 / RATE * 0.5);
+	struct rig r;
+	uint32_t n = PERIOD * 60;
+	float **o = outs(n);
+
+	rig_open(&r, 64);
+	CHECK(mixing_start(r.m, 11, "sine48.wav", &once_publish) == MIXING_OK, "start a sine");
+	for (int k = 0; k < 2; k++) {
+		uint32_t quiet = 0, run_len = 0;
+		float step;
+
+		run(&r, PERIOD * 50, o);
+		if (k == 0)
+			CHECK(mixing_set_position(r.m, 11, 1000) == MIXING_OK, "seek to 1000 ms");
+		else
+			CHECK(mixing_set_playback_speed(r.m, 11, 150) == MIXING_OK, "speed 150");
+		/* the flush cycle, then the refill (made before the next stretch) */
+		run(&r, PERIOD, (float *[4]){ o[0] + PERIOD * 50, o[1] + PERIOD * 50, NULL, NULL });
+		run(&r, PERIOD * 9, (float *[4]){ o[0] + PERIOD * 51, o[1] + PERIOD * 51, NULL,
+						  NULL });
+		step = largest_step(o[0] + PERIOD * 40, PERIOD * 20);
+		for (uint32_t i = PERIOD * 40; i < n; i++) {
+			run_len = fabsf(o[0][i]) < 1e-6f ? run_len + 1 : 0;
+			quiet = run_len > quiet ? run_len : quiet;
+		}
+		CHECK(step <= sine_step * 1.2f,
+		      "%s: no click (largest step %.4f, the sine's own %.4f)",
+		      k ? "speed change" : "seek", step, sine_step);
+		CHECK(quiet < PERIOD, "%s: the gap lasts %u frames", k ? "speed change" : "seek",
+		      quiet);
+	}
+	rig_close(&r);
+	outs_free(o);
+}
+
 /* ---- pitch, speed, rates ------------------------------------------------- */
 
 /* Frequency by counting rising zero crossings with linear interpolation. */
@@ -588,6 +638,7 @@ int main(void)
 	test_id_limit();
 	test_bit_exact_and_volume();
 	test_loops_and_seek();
+	test_flush_declick();
 	test_pitch_speed_rates();
 	test_loudness();
 	test_stalled_reader();
