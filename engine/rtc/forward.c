@@ -35,6 +35,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <libwebsockets.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <pthread.h>
@@ -321,9 +322,9 @@ static bool is_self(const struct forward *f, const struct forward_target *t)
 }
 
 /* A wss:// target's certificate must be trusted (ca_file, else the system's
- * CAs) and name its host. This airmixd's own listener (no url given) is
- * reached on the loopback address it bound, so its certificate, made for
- * the name the world uses, is not checked. */
+ * CAs) and name its host. A target given without a url is this airmixd's
+ * own listener, reached at the address it bound, so its certificate, made
+ * for the name the world uses, is not checked. */
 static int tls_flags(const struct forward *f, const struct forward_target *t)
 {
 	if (t->host[0])
@@ -610,6 +611,15 @@ static int on_writable(struct slot *s, struct lws *wsi)
 	return 0;
 }
 
+/* A certificate check's verdict (preverify_ok, with the X509_STORE_CTX):
+ * lws would only report "SSL err 1", so remember why OpenSSL refused. */
+static void note_cert_refusal(struct slot *s, X509_STORE_CTX *store, size_t preverify_ok)
+{
+	if (s && !preverify_ok)
+		snprintf(s->tls_refusal, sizeof(s->tls_refusal), "%s",
+			 X509_verify_cert_error_string(X509_STORE_CTX_get_error(store)));
+}
+
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 		    size_t len)
 {
@@ -624,12 +634,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	if (f->destroying)
 		goto out;
 	if (reason == LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION) {
-		/* user: the X509_STORE_CTX, len: OpenSSL's verdict, kept (0 back);
-		 * lws would only report "SSL err 1", so remember why */
-		if (s && !len)
-			snprintf(s->tls_refusal, sizeof(s->tls_refusal), "%s",
-				 X509_verify_cert_error_string(X509_STORE_CTX_get_error(user)));
-		goto out;
+		note_cert_refusal(s, user, len);
+		goto out;	/* 0: OpenSSL's verdict stands */
 	}
 	if (reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR) {
 		if (s && (s->wsi == wsi || (!s->wsi && s->phase == PH_CONNECTING))) {
@@ -775,16 +781,19 @@ static SSL_CTX *client_tls(const struct forward_config *cfg, char *err, size_t e
 	SSL_CTX *tls = SSL_CTX_new(TLS_client_method());
 
 	if (!tls) {
-		snprintf(err, errlen, "cannot create the forwarder's TLS context");
+		snprintf(err, errlen, "cannot create the forwarder's TLS context: out of memory");
 		return NULL;
 	}
 	SSL_CTX_set_min_proto_version(tls, TLS1_2_VERSION);
 	if (!cfg->ca_file[0]) {
 		SSL_CTX_set_default_verify_paths(tls);	/* absent paths are no error */
+		ERR_clear_error();
 		return tls;
 	}
 	if (SSL_CTX_load_verify_locations(tls, cfg->ca_file, NULL) != 1) {
-		snprintf(err, errlen, "forward_ca_file %s holds no PEM certificate", cfg->ca_file);
+		snprintf(err, errlen, "forward_ca_file %s is not a file of PEM certificates",
+			 cfg->ca_file);
+		ERR_clear_error();
 		SSL_CTX_free(tls);
 		return NULL;
 	}
@@ -970,10 +979,12 @@ static int unexpected(struct forward *f, const char *room, const char *verb,
 	return -1;
 }
 
+/* The same room at the same url: a change of scheme (ws:// to wss://) is
+ * a new target, so that the token never goes on in the clear. */
 static bool same_target(const struct forward_target *a, const struct forward_target *b)
 {
 	return !strcmp(a->room, b->room) && !strcmp(a->host, b->host) && a->port == b->port &&
-	       !strcmp(a->path, b->path);
+	       !strcmp(a->path, b->path) && a->tls == b->tls;
 }
 
 /* Checks a request's ids and targets; 0 or the code (already reported). */

@@ -3,10 +3,11 @@
  * another (reference: ../shared/reference/volc-api.md §4).
  *
  * For each target the forwarder is a signalling client of the target's /rtc
- * WebSocket (ws://, or wss:// with the certificate checked): it joins the target room with the target's token (made for the
- * target room and the forwarding user id), publishes with the SSRC it will
- * send with, and opens a media return (media.h) that Opus-encodes the audio
- * and sends it as RTP to the port the target's answer names.
+ * WebSocket (ws://, or wss:// with the certificate checked): it joins the
+ * target room with the target's token (made for the target room and the
+ * forwarding user id), publishes with the SSRC it will send with, and opens
+ * a media return (media.h) that Opus-encodes the audio and sends it as RTP
+ * to the port the target's answer names.
  *
  * Per target: ForwardStreamState Idle 0 / Success 1 / Failure 2 with a
  * ForwardStreamError (0, 1201..1205), and ForwardStreamEvents (Disconnected

@@ -150,8 +150,9 @@ def record(d, seconds):
 
 
 def ctl(d, *args):
+    env = {k: v for k, v in os.environ.items() if k != "AIRMIX_CACERT"}
     p = subprocess.run([os.path.join(BIN, "airmixctl"), "--url", d.url] + list(args),
-                       capture_output=True, text=True, timeout=20)
+                       capture_output=True, text=True, timeout=20, env=env)
     return p.returncode, p.stdout + p.stderr
 
 
@@ -346,7 +347,7 @@ def tls_forwarding():
     try:
         d3.start()
         d4.start()
-        for d, room in ((d3, "hq"), (d3, "hq2"), (d3, "hq3"), (d4, "field")):
+        for d, room in ((d3, "hq"), (d3, "hq2"), (d3, "hq3"), (d3, "hq4"), (d4, "field")):
             st, body, _ = d.request("POST", "/api/v1/rooms", {"room": room})
             check("room %s created" % room, st == 201, (st, body))
         wss = "wss://127.0.0.1:%d/rtc" % d3.port
@@ -358,6 +359,30 @@ def tls_forwarding():
               wait_for(lambda: target_is(d4, "field", "hq", 1, 0, wss), 10), targets(d4, "field"))
         check("daemon 3: fwd4 publishes in hq over wss://, packets arrive",
               wait_for(lambda: publishing(d3, "hq", "fwd4"), 10), member(d3, "hq", "fwd4"))
+
+        tok = make_token("hq", "fwd4")
+        ws = "ws://127.0.0.1:%d/rtc" % d3.port
+        st, body, _ = d4.request("PUT", "/api/v1/rooms/field/forward", {
+            "user": "fwd4", "targets": [{"room": "hq", "token": tok, "url": ws}]})
+        check("update the target's url from wss:// to ws://: 200", st == 200, (st, body))
+        check("the update replaced the target: ws:// to a TLS port fails (1203)",
+              wait_for(lambda: target_is(d4, "field", "hq", 2, 1203, ws), 10),
+              target_list(d4, "field"))
+        local = "wss://localhost:%d/rtc" % d3.port
+        st, body, _ = d4.request("PUT", "/api/v1/rooms/field/forward", {
+            "user": "fwd4", "targets": [{"room": "hq", "token": tok, "url": wss},
+                                        {"room": "hq4", "token": make_token("hq4", "fwd4"),
+                                         "url": local}]})
+        check("update back to wss://, and wss://localhost added: 200", st == 200, (st, body))
+        check("back on wss://: Success",
+              wait_for(lambda: target_is(d4, "field", "hq", 1, 0, wss), 10), target_list(d4, "field"))
+        check("wss://localhost, a host the certificate does not name: Failure RESPONSE (1203)",
+              wait_for(lambda: target_is(d4, "field", "hq4", 2, 1203, local), 10),
+              target_list(d4, "field"))
+        check("its history row gives the hostname mismatch",
+              wait_for(lambda: [r for r in history(d4) if "hostname mismatch" in
+                                r.get("message", "")], 5),
+              [r.get("message") for r in history(d4)][:4])
 
         st, body, _ = d3.request("POST", "/api/v1/rooms/hq2/forward", {"user": "fwd5", "targets": [
             {"room": "hq", "token": make_token("hq", "fwd5"), "url": wss},
@@ -394,7 +419,7 @@ def bad_ca_files():
     """A forward_ca_file that cannot be read, or holds no certificate, stops
     the start with a message that names it."""
     for what, path, why in (("an unreadable", "/nonexistent/ca.pem", "cannot read"),
-                            ("a not PEM", None, "holds no PEM certificate")):
+                            ("a not PEM", None, "is not a file of PEM certificates")):
         d = Airmixd(extra_conf=conf(42900))
         if path is None:
             path = os.path.join(d.tmp, "ca.pem")
