@@ -26,7 +26,8 @@
  * FLUSH_POLL_MS meanwhile to keep that gap short. The position of what RT
  * plays comes from anchors the worker records for every chunk it pushes
  * (output frame -> source frame), so it stays exact across loops and speed
- * changes.
+ * changes. A pause fades out the same way (those frames are played), and the
+ * resume fades in.
  *
  * RT never waits: an empty ring gives silence and a counted underrun, which
  * the worker turns into a history row (at most one a second per id). When
@@ -65,7 +66,7 @@
 #define WORKER_TICK_MS 5
 #define FLUSH_POLL_MS 1		/* while RT has a flush to acknowledge: the gap */
 #define PREFILL_MS 250
-#define FADE_FRAMES 256		/* a flush's fade out and in: 5.3 ms at 48 kHz */
+#define FADE_FRAMES 256		/* fades at a flush or a pause: 5.3 ms at 48 kHz */
 
 /* ---- the RT side: struct player ----------------------------------------- */
 
@@ -86,6 +87,7 @@ struct player {
 	uint32_t rt_flush_done;		/* RT-owned copy */
 	uint64_t rt_consumed;		/* RT-owned */
 	uint32_t rt_fade_in;		/* RT-owned: frames into the fade in; FADE_FRAMES: none */
+	bool rt_paused;			/* RT-owned: the last cycle was silent for a pause */
 };
 
 static void player_flush_rt(struct player *p, uint32_t seq)
@@ -141,14 +143,9 @@ static uint32_t take_frames(struct player *p, float *const *out, uint32_t n)
 	return got;
 }
 
-/* The flush cycle: what the ring still holds of the old position fades out
- * (not counted as played), then the ring is flushed and the new position
- * will fade in. */
-static void flush_with_fade(struct player *p, uint32_t seq, float *const *out, uint32_t n,
-			    bool audible)
+/* The first len of n frames in out fade out; the rest is silence. */
+static void fade_out(float *const *out, uint32_t len, uint32_t n)
 {
-	uint32_t len = audible ? take_frames(p, out, n < FADE_FRAMES ? n : FADE_FRAMES) : 0;
-
 	for (uint32_t i = 0; i < len; i++) {
 		float g = (float)(len - i) / (float)(len + 1);
 
@@ -157,7 +154,36 @@ static void flush_with_fade(struct player *p, uint32_t seq, float *const *out, u
 	}
 	memset(out[0] + len, 0, (n - len) * sizeof(float));
 	memset(out[1] + len, 0, (n - len) * sizeof(float));
+}
+
+/* The flush cycle: what the ring still holds of the old position fades out
+ * (not counted as played), then the ring is flushed and the new position
+ * will fade in. */
+static void flush_with_fade(struct player *p, uint32_t seq, float *const *out, uint32_t n,
+			    bool audible)
+{
+	fade_out(out, audible ? take_frames(p, out, n < FADE_FRAMES ? n : FADE_FRAMES) : 0, n);
 	player_flush_rt(p, seq);
+}
+
+/* Frames RT took from the ring count as consumed and played. */
+static void account(struct player *p, uint32_t got)
+{
+	p->rt_consumed += got;
+	atomic_store_explicit(&p->consumed, p->rt_consumed, memory_order_relaxed);
+	atomic_fetch_add_explicit(&p->played, got, memory_order_relaxed);
+}
+
+/* The first cycle of a pause: the frames at the position fade out (and are
+ * played), the rest is silence; the resume will fade in. */
+static void pause_with_fade(struct player *p, float *const *out, uint32_t n)
+{
+	uint32_t got = take_frames(p, out, n < FADE_FRAMES ? n : FADE_FRAMES);
+
+	fade_out(out, got, n);
+	account(p, got);
+	p->rt_paused = true;
+	p->rt_fade_in = 0;
 }
 
 static void fade_in(struct player *p, float *const *out, uint32_t got)
@@ -175,13 +201,15 @@ static void player_render(void *state, float *const *out, uint32_t n)
 {
 	struct player *p = state;
 	uint32_t seq = atomic_load_explicit(&p->flush_seq, memory_order_acquire);
-	bool silent = n > p->max_period || atomic_load_explicit(&p->paused, memory_order_relaxed);
+	bool paused = atomic_load_explicit(&p->paused, memory_order_relaxed);
+	bool silent = n > p->max_period || (paused && p->rt_paused);
 	uint32_t got;
 
 	if (seq != p->rt_flush_done) {
 		silent |= atomic_load_explicit(&p->finished_gen, memory_order_relaxed) ==
 			  p->rt_flush_done + 1;
 		flush_with_fade(p, seq, out, n, !silent);
+		p->rt_paused = paused;
 		return;
 	}
 	if (silent || atomic_load_explicit(&p->finished_gen, memory_order_relaxed) == seq + 1) {
@@ -189,11 +217,14 @@ static void player_render(void *state, float *const *out, uint32_t n)
 		memset(out[1], 0, n * sizeof(float));
 		return;
 	}
+	if (paused) {
+		pause_with_fade(p, out, n);
+		return;
+	}
+	p->rt_paused = false;
 	got = take_frames(p, out, n);
 	fade_in(p, out, got);
-	p->rt_consumed += got;
-	atomic_store_explicit(&p->consumed, p->rt_consumed, memory_order_relaxed);
-	atomic_fetch_add_explicit(&p->played, got, memory_order_relaxed);
+	account(p, got);
 	if (got == n)
 		return;
 	if (atomic_load_explicit(&p->eof_gen, memory_order_acquire) == seq + 1 &&

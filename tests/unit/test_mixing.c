@@ -389,6 +389,16 @@ static void test_loops_and_seek(void)
 	free(src);
 }
 
+/* Largest magnitude in x[0..n). */
+static float peak(const float *x, uint32_t n)
+{
+	float m = 0.0f;
+
+	for (uint32_t i = 0; i < n; i++)
+		m = fmaxf(m, fabsf(x[i]));
+	return m;
+}
+
 /* Largest step between neighbouring samples of x[0..n). */
 static float largest_step(const float *x, uint32_t n)
 {
@@ -439,6 +449,33 @@ static void test_flush_declick(void)
 	outs_free(o);
 }
 
+/* Pause and resume in mid-sine fade out and in: no sample jumps by more
+ * than the sine's own steepest step. */
+static void test_pause_declick(void)
+{
+	const float sine_step = (float)(2 * M_PI * 440 / RATE * 0.5);
+	struct rig r;
+	uint32_t n = PERIOD * 70;
+	float **o = outs(n);
+	float step;
+
+	rig_open(&r, 64);
+	CHECK(mixing_start(r.m, 12, "sine48.wav", &once_publish) == MIXING_OK, "start a sine");
+	run(&r, PERIOD * 50, o);
+	CHECK(mixing_pause(r.m, 12) == MIXING_OK, "pause");
+	run(&r, PERIOD * 10, (float *[4]){ o[0] + PERIOD * 50, o[1] + PERIOD * 50, NULL, NULL });
+	CHECK(mixing_resume(r.m, 12) == MIXING_OK, "resume");
+	run(&r, PERIOD * 10, (float *[4]){ o[0] + PERIOD * 60, o[1] + PERIOD * 60, NULL, NULL });
+	step = largest_step(o[0] + PERIOD * 40, PERIOD * 30);
+	CHECK(step <= sine_step * 1.2f, "pause and resume: no click (largest step %.4f, the "
+	      "sine's own %.4f)", step, sine_step);
+	CHECK(peak(o[0] + PERIOD * 52, PERIOD * 8) == 0.0f &&
+	      peak(o[0] + PERIOD * 62, PERIOD * 8) > 0.4f,
+	      "silent while paused, the sine again after the resume");
+	rig_close(&r);
+	outs_free(o);
+}
+
 /* ---- pitch, speed, rates ------------------------------------------------- */
 
 /* Frequency by counting rising zero crossings with linear interpolation. */
@@ -458,15 +495,6 @@ static double frequency(const float *x, uint32_t n)
 		}
 	}
 	return count > 1 ? (count - 1) * (double)RATE / (last - first) : 0.0;
-}
-
-static float last_peak(const float *x, uint32_t n)
-{
-	float p = 0.0f;
-
-	for (uint32_t i = 0; i < n; i++)
-		p = fabsf(x[i]) > p ? fabsf(x[i]) : p;
-	return p;
 }
 
 /* End of the sound: the last sample that is not silence. */
@@ -549,7 +577,7 @@ static void test_loudness(void)
 	CHECK(fabs(info.loudness_measured + 9.7) < 0.3, "the file measures -9.7 LUFS (%.2f)",
 	      info.loudness_measured);
 	run(&r, n, o);
-	ratio = 20.0 * log10(last_peak(o[0] + n / 2, n / 2) / 0.5 + 1e-12);
+	ratio = 20.0 * log10(peak(o[0] + n / 2, n / 2) / 0.5 + 1e-12);
 	CHECK(fabs(ratio - (-15.0 - info.loudness_measured)) < 0.1,
 	      "the gain brings it to the target (%.2f dB)", ratio);
 	CHECK(mixing_set_loudness(r.m, 1, -100.0) == MIXING_OK, "below -70 is taken as -70");
@@ -639,6 +667,7 @@ int main(void)
 	test_bit_exact_and_volume();
 	test_loops_and_seek();
 	test_flush_declick();
+	test_pause_declick();
 	test_pitch_speed_rates();
 	test_loudness();
 	test_stalled_reader();
