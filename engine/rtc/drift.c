@@ -148,6 +148,24 @@ static void advance(struct drift *d)
 	}
 }
 
+/* The common case, no slip under way or due in this block (n frames, at
+ * least a window): the output is what w holds after the read position, then
+ * the block but its last DRIFT_LATENCY frames, copied straight from in; w
+ * keeps the block's tail. One copy of the block instead of three. */
+static uint32_t pass_through(struct drift *d, const float *in, uint32_t n, float *out)
+{
+	const uint32_t ch = d->channels, keep = HISTORY + DRIFT_LATENCY;
+	const uint32_t ahead = d->w_len - d->pos;	/* at most DRIFT_LATENCY */
+	const uint32_t produced = ahead + n - DRIFT_LATENCY;
+
+	memcpy(out, d->w + (size_t)d->pos * ch, (size_t)ahead * ch * sizeof(float));
+	memcpy(out + (size_t)ahead * ch, in, (size_t)(n - DRIFT_LATENCY) * ch * sizeof(float));
+	memcpy(d->w, in + (size_t)(n - keep) * ch, (size_t)keep * ch * sizeof(float));
+	d->w_len = keep;
+	d->pos = HISTORY;
+	return produced;
+}
+
 uint32_t drift_process(struct drift *d, const float *in, uint32_t n, double correction,
 		       float *out)
 {
@@ -156,9 +174,11 @@ uint32_t drift_process(struct drift *d, const float *in, uint32_t n, double corr
 
 	if (n > d->max_block)
 		n = d->max_block;
+	d->debt += correction * n;
+	if (!d->dir && fabs(d->debt) < 1.0 && n >= HISTORY + DRIFT_LATENCY)
+		return pass_through(d, in, n, out);
 	memcpy(d->w + (size_t)d->w_len * ch, in, (size_t)n * ch * sizeof(float));
 	d->w_len += n;
-	d->debt += correction * n;
 	/* the output at pos needs DRIFT_LATENCY frames after it */
 	while (d->pos + DRIFT_LATENCY < d->w_len) {
 		if (!d->dir && fabs(d->debt) >= 1.0) {

@@ -67,6 +67,39 @@ cleanup:
 	free(out);
 }
 
+/* Blocks of every size from 1 frame to BLOCK, so the straight copy of a
+ * whole block and the frame-by-frame path take turns: the output stays the
+ * input, exactly. (test_one_slip crosses from one to the other at a slip.) */
+static void test_mixed_blocks(void)
+{
+	const uint32_t frames = 40 * BLOCK;
+	struct drift *d = make(2, 1e-3);
+	float *in = noise(frames), *out = malloc((size_t)frames * 2 * 2 * sizeof(float));
+	uint32_t at = 0, n = 0, bad = 0;
+
+	CHECK(d && in && out, "created");
+	if (!d || !in || !out)
+		goto cleanup;
+	srand(7);
+	while (at < frames) {
+		uint32_t k = rand() % 3 ? 1 + (uint32_t)rand() % 40 : 1 + (uint32_t)rand() % BLOCK;
+
+		if (k > frames - at)
+			k = frames - at;
+		n += drift_process(d, in + (size_t)at * 2, k, 0.0, out + (size_t)n * 2);
+		at += k;
+	}
+	for (uint32_t i = 0; i < 2 * n; i++)
+		bad += out[i] != in[i];
+	CHECK(n == frames - DRIFT_LATENCY, "%u frames out of %u", n, frames);
+	CHECK(bad == 0, "blocks of 1 to %u frames: the output is the input (%u samples differ)",
+	      BLOCK, bad);
+cleanup:
+	drift_destroy(d);
+	free(in);
+	free(out);
+}
+
 /* One slip of direction dir (+1 drops a frame, -1 adds one), of a 200 Hz
  * tone. */
 static void test_one_slip(int dir)
@@ -195,6 +228,7 @@ static void test_span(void)
 int main(void)
 {
 	test_copy();
+	test_mixed_blocks();
 	test_one_slip(1);
 	test_one_slip(-1);
 	test_quality();
