@@ -17,9 +17,10 @@
  * binds each to the track (SSRC and source address, latched on the first
  * packet when the publisher did not name them; one dynamic payload type)
  * and hands it to the track. Then it tops up every track's PCM ring to
- * what the engine will pull before the next pass (two periods and 10 ms),
- * and encodes and sends every return's whole frames (mixminus.h). With no
- * track and no return it sleeps until an API call. Whatever does not
+ * what the engine will pull before the next pass (two periods and 10 ms,
+ * up to 20 ms more while RT finds rings short: adapt_ahead), and encodes
+ * and sends every return's whole frames (mixminus.h). With no track and no
+ * return it sleeps until an API call. Whatever does not
  * belong to a track is dropped, counted, and reported at most every 10 s
  * per track (ENGINE_RTP_DROPPED).
  *
@@ -70,6 +71,9 @@
 #define TRACK_RING_FRAMES 16384u
 #define DEFAULT_PT 111
 #define MEDIA_NICE -10
+#define AHEAD_STEP_MS 5		/* added to the audio decoded ahead after a late pass */
+#define AHEAD_EXTRA_MAX_MS 20
+#define AHEAD_QUIET_S 60.0	/* without a late pass: a step back down */
 
 struct media_track {
 	uint32_t id;
@@ -86,6 +90,7 @@ struct media_track {
 	uint64_t dropped_reported;
 	double last_report;
 	uint64_t underruns_reported;
+	uint64_t underruns_seen;	/* by adapt_ahead */
 };
 
 struct media_return {
@@ -110,6 +115,8 @@ struct rtc_media {
 	bool quit;
 	uint64_t passes;
 	uint64_t sync_until;	/* rtc_media_sync: pass at once until this many passes */
+	uint32_t ahead_extra;		/* frames the rings hold beyond ring_base (adapt_ahead) */
+	double ahead_changed;		/* when ahead_extra last moved, or a pass was late */
 	int epfd;			/* the track sockets */
 	int wake_fd;			/* API calls wake the media thread */
 	int send_fd[2];			/* unbound-port senders: IPv4, IPv6 */
@@ -328,6 +335,13 @@ static void drain_socket(struct media_track *mt)
 	}
 }
 
+/* What a track's ring must hold after a pass: two periods and 10 ms (a pass
+ * comes at least every 5 ms), and what late passes have added. */
+static uint32_t ring_target(const struct rtc_media *m)
+{
+	return 2 * m->period + m->rate / 100 + m->ahead_extra;
+}
+
 /* Rate-limited reports of drops and underruns. */
 static void report_track(struct rtc_media *m, struct media_track *mt, double now)
 {
@@ -348,8 +362,10 @@ static void report_track(struct rtc_media *m, struct media_track *mt, double now
 			      (unsigned long long)mt->dropped);
 	if (st.underruns != mt->underruns_reported)
 		engine_report(m->e, AIRMIX_DOMAIN_ENGINE, ENGINE_SOURCE_UNDERRUN, subject, NULL,
-			      "remote track %u: %llu engine cycle(s) found no audio ready",
-			      mt->id, (unsigned long long)(st.underruns - mt->underruns_reported));
+			      "remote track %u: %llu engine cycle(s) found no audio ready (the media "
+			      "thread was held off); now decoding %.1f ms ahead",
+			      mt->id, (unsigned long long)(st.underruns - mt->underruns_reported),
+			      ring_target(m) * 1000.0 / m->rate);
 	mt->dropped_reported = mt->dropped;
 	mt->underruns_reported = st.underruns;
 }
@@ -417,11 +433,29 @@ static void pump_return(struct rtc_media *m, struct media_return *r, double now)
 
 /* ---- the media thread ---------------------------------------------------- */
 
-/* What a track's ring must hold after a pass: two periods and 10 ms (a pass
- * comes at least every 5 ms). */
-static uint32_t ring_target(const struct rtc_media *m)
+/* A ring that RT found short means a pass came too late for it: this
+ * machine holds the media thread off longer than the rings allow (a loaded
+ * or stolen CPU). Every such pass decodes AHEAD_STEP_MS more ahead, up to
+ * AHEAD_EXTRA_MAX_MS; after AHEAD_QUIET_S without one, a step comes off. */
+static void adapt_ahead(struct rtc_media *m, double now)
 {
-	return 2 * m->period + m->rate / 100;
+	const uint32_t step = m->rate * AHEAD_STEP_MS / 1000;
+	const uint32_t max = m->rate * AHEAD_EXTRA_MAX_MS / 1000;
+	bool late = false;
+
+	for (uint32_t i = 0; i < m->n_tracks; i++) {
+		uint64_t u = track_underruns(m->tracks[i]->t);
+
+		late |= u != m->tracks[i]->underruns_seen;
+		m->tracks[i]->underruns_seen = u;
+	}
+	if (late) {
+		m->ahead_extra = m->ahead_extra + step < max ? m->ahead_extra + step : max;
+		m->ahead_changed = now;
+	} else if (m->ahead_extra && now - m->ahead_changed >= AHEAD_QUIET_S) {
+		m->ahead_extra = m->ahead_extra > step ? m->ahead_extra - step : 0;
+		m->ahead_changed = now;
+	}
 }
 
 /* Reads every track socket that holds datagrams. epoll is level-triggered:
@@ -508,6 +542,7 @@ static void *media_main(void *arg)
 			break;
 		}
 		if (now >= next_pass || m->passes < m->sync_until) {
+			adapt_ahead(m, now);
 			receive_ready(m);
 			pump_all(m, now);
 			m->passes++;
@@ -865,6 +900,7 @@ int rtc_media_track_stats(struct rtc_media *m, uint32_t track_id, struct rtc_tra
 	if (mt) {
 		track_get_stats(mt->t, now_s(), st);
 		st->dropped += mt->dropped;
+		st->ahead_ms = ring_target(m) * 1000.0 / m->rate;
 		ret = 0;
 	}
 	pthread_mutex_unlock(&m->lock);

@@ -65,6 +65,9 @@ struct rtc_track_stats {
 	uint64_t dtx_frames;
 	uint64_t underruns;	/* RT cycles that found the ring short */
 	double drift_ppm;	/* sender clock against the engine clock */
+	double ahead_ms;	/* decoded ahead of the engine, for every track: two
+				 * periods, 10 ms, and up to 20 ms more while the
+				 * media thread has been late (underruns) */
 	bool receiving;		/* a packet within the last second */
 };
 

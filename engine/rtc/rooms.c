@@ -1424,7 +1424,7 @@ static json_t *member_json(struct rooms *r, const struct member *m)
 		json_object_set_new(j, "pending", json_boolean(m->pub_pending));
 		if (r->media && rtc_media_track_stats(r->media, m->track_id, &st) == 0)
 			json_object_set_new(j, "stats", json_pack(
-				"{s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:I,s:I,s:I,s:I,s:f,s:b}",
+				"{s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:I,s:I,s:I,s:I,s:f,s:f,s:b}",
 				"packets", (json_int_t)st.packets, "lost", (json_int_t)st.lost,
 				"late", (json_int_t)st.late, "duplicates",
 				(json_int_t)st.duplicates, "dropped", (json_int_t)st.dropped,
@@ -1432,7 +1432,7 @@ static json_t *member_json(struct rooms *r, const struct member *m)
 				st.delay_ms, "plc_frames", (json_int_t)st.plc_frames, "fec_frames",
 				(json_int_t)st.fec_frames, "dtx_frames", (json_int_t)st.dtx_frames,
 				"underruns", (json_int_t)st.underruns, "drift_ppm", st.drift_ppm,
-				"receiving", st.receiving));
+				"ahead_ms", st.ahead_ms, "receiving", st.receiving));
 	}
 	if (m->peer)	/* what the browser connection handed to the track */
 		json_object_set_new(j, "webrtc_packets",

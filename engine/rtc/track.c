@@ -402,7 +402,6 @@ static void start_play(struct track *t)
 	t->missing_run = 0;
 	t->have_target = false;
 	t->settle = 0;
-	atomic_store_explicit(&t->out->playing, true, memory_order_relaxed);
 }
 
 /* One step of playout; false when there is nothing to play (yet). */
@@ -462,6 +461,15 @@ void track_pump(struct track *t, uint32_t min_frames)
 		}
 		break;
 	}
+	/* underruns count from the first audio in the ring, never in the
+	 * moment between starting to play and pushing it */
+	if (t->state == STATE_PLAY && !atomic_load_explicit(&t->out->playing, memory_order_relaxed))
+		atomic_store_explicit(&t->out->playing, true, memory_order_relaxed);
+}
+
+uint64_t track_underruns(const struct track *t)
+{
+	return atomic_load_explicit(&t->out->underruns, memory_order_relaxed);
 }
 
 void track_get_stats(struct track *t, double now_s, struct rtc_track_stats *st)

@@ -84,5 +84,7 @@ enum track_rx track_receive(struct track *t, const struct rtp_packet *p, uint32_
 /* Produce until the ring holds at least min_frames (engine frames). */
 void track_pump(struct track *t, uint32_t min_frames);
 void track_get_stats(struct track *t, double now_s, struct rtc_track_stats *st);
+/* RT cycles that found the ring short while the track played. */
+uint64_t track_underruns(const struct track *t);
 
 #endif

@@ -14,7 +14,10 @@
  *   - a sender that pauses (DTX: the sequence goes on, the timestamps jump)
  *     plays comfort silence, counted, and no loss;
  *   - mix-minus returns, decoded here: the guest's own tone is absent, the
- *     host is present, the programme return carries both.
+ *     host is present, the programme return carries both;
+ *   - late passes (engine periods with no pass between them): the ring runs
+ *     short, the audio decoded ahead grows to its cap, and then a stall that
+ *     ran the bare ring out finds audio.
  * The senders are paced by the engine's frames: each engine run is followed
  * by the packets that became due and a media-thread pass (rtc_media_sync).
  *
@@ -856,6 +859,76 @@ static void test_mono_return(void)
 	rig_stop(&r);
 }
 
+/* ---- a late media thread ------------------------------------------------- */
+
+/* Engine periods with no pass between them: what the tracks see when the
+ * media thread is held off the CPU. With the rig_step after it, a stall of
+ * n periods is n + 1 periods without a pass. */
+static void stall(struct rig *r, int periods, float *const *outs)
+{
+	for (int k = 0; k < periods; k++) {
+		engine_offline_run(r->e, PERIOD, NULL, outs);
+		r->frames += PERIOD;
+	}
+}
+
+/* Stalls of 9 periods run the ring short; each late pass decodes 5 ms
+ * more ahead, up to 20 ms more. At that, 4 periods without a pass (43 ms:
+ * more than the bare ring's 2 periods and 10 ms hold after a pass most of
+ * the time, a packet's 20 ms above that at most) find audio every time. */
+static void test_late_passes(void)
+{
+	struct rig r;
+	struct sender s, *ss = &s;
+	float *l = calloc(PERIOD, sizeof(float)), *rr = calloc(PERIOD, sizeof(float));
+	float *outs[4] = { l, rr, NULL, NULL };
+	struct rtc_track_stats st = { 0 };
+	uint32_t track, node;
+	uint16_t port;
+	double base_ms = (2.0 * PERIOD + RATE / 100) * 1000.0 / RATE;
+	uint64_t short_at_cap = 0;
+	int stalls = 0;
+
+	rig_start(&r, port_base, port_base + 99, 40);
+	CHECK(publish(&r, 1, &track, &node, &port) == 0, "publish a track");
+	sender_init(&s, port, 1, 1000.0, 0.0);
+	for (int i = 0; i < RATE / PERIOD; i++)
+		rig_step(&r, &ss, 1, outs);
+	CHECK(rtc_media_track_stats(r.m, track, &st) == 0 && st.underruns == 0 &&
+	      fabs(st.ahead_ms - base_ms) < 0.01,
+	      "on time: no underrun, %.1f ms decoded ahead (two periods and 10 ms)", st.ahead_ms);
+	/* a pass of the media thread's own may slip into a stall: bounded retries */
+	while (stalls < 30 && st.ahead_ms < base_ms + 19.99) {
+		stall(&r, 8, outs);
+		stalls++;
+		for (int i = 0; i < RATE / PERIOD / 4; i++)
+			rig_step(&r, &ss, 1, outs);
+		rtc_media_track_stats(r.m, track, &st);
+	}
+	CHECK(st.underruns > 0 && fabs(st.ahead_ms - base_ms - 20.0) < 0.01,
+	      "after %d stalls of 9 periods without a pass (%llu short cycles): %.1f ms ahead, 20 ms more", stalls,
+	      (unsigned long long)st.underruns, st.ahead_ms);
+	stall(&r, 8, outs);
+	for (int i = 0; i < RATE / PERIOD / 4; i++)
+		rig_step(&r, &ss, 1, outs);
+	rtc_media_track_stats(r.m, track, &st);
+	CHECK(st.ahead_ms < base_ms + 20.01, "and no more (%.1f ms)", st.ahead_ms);
+	short_at_cap = st.underruns;
+	for (int k = 0; k < 8; k++) {
+		stall(&r, 3, outs);
+		for (int i = 0; i < RATE / PERIOD / 4; i++)
+			rig_step(&r, &ss, 1, outs);
+	}
+	rtc_media_track_stats(r.m, track, &st);
+	CHECK(st.underruns == short_at_cap && st.lost == 0,
+	      "eight times 4 periods without a pass: no cycle short (%llu more), nothing lost",
+	      (unsigned long long)(st.underruns - short_at_cap));
+	sender_free(&s);
+	rig_stop(&r);
+	free(l);
+	free(rr);
+}
+
 int main(int argc, char **argv)
 {
 	/* a port range of our own, even, away from the default */
@@ -866,6 +939,7 @@ int main(int argc, char **argv)
 	test_lossy();
 	test_mixminus();
 	test_mono_return();
+	test_late_passes();
 	if (argc < 2 || strcmp(argv[1], "--quick"))
 		test_drift();
 	CHECK_RT_CLEAN();
