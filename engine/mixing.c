@@ -27,7 +27,9 @@
  * plays comes from anchors the worker records for every chunk it pushes
  * (output frame -> source frame), so it stays exact across loops and speed
  * changes. A pause fades out the same way (those frames are played), and the
- * resume fades in.
+ * resume fades in. A stop (or a start over a playing id) fades out too
+ * before the node leaves the graph: the control thread sets stopping and
+ * waits, bounded, for the RT cycle that played the fade (stop_faded).
  *
  * RT never waits: an empty ring gives silence and a counted underrun, which
  * the worker turns into a history row (at most one a second per id). When
@@ -84,6 +86,8 @@ struct player {
 	_Atomic uint64_t played;	/* frames played since start (not paused, not flushed) */
 	_Atomic uint64_t underruns;	/* cycles short of frames */
 	_Atomic int refilling;		/* after a flush, silence is not an underrun */
+	_Atomic int stopping;		/* control -> RT: fade out, then silence */
+	_Atomic int stop_faded;		/* RT -> control: the fade is played */
 	uint32_t rt_flush_done;		/* RT-owned copy */
 	uint64_t rt_consumed;		/* RT-owned */
 	uint32_t rt_fade_in;		/* RT-owned: frames into the fade in; FADE_FRAMES: none */
@@ -196,6 +200,20 @@ static void fade_in(struct player *p, float *const *out, uint32_t got)
 	}
 }
 
+/* A stop: the frames at the position fade out (going on with a fade in
+ * under way), once; then silence until the node leaves the graph. */
+static void stop_with_fade(struct player *p, float *const *out, uint32_t n, bool audible)
+{
+	uint32_t got = 0;
+
+	if (audible && !atomic_load_explicit(&p->stop_faded, memory_order_relaxed)) {
+		got = take_frames(p, out, n < FADE_FRAMES ? n : FADE_FRAMES);
+		fade_in(p, out, got);
+	}
+	fade_out(out, got, n);
+	atomic_store_explicit(&p->stop_faded, 1, memory_order_release);
+}
+
 /* RT thread. */
 static void player_render(void *state, float *const *out, uint32_t n)
 {
@@ -205,6 +223,12 @@ static void player_render(void *state, float *const *out, uint32_t n)
 	bool silent = n > p->max_period || (paused && p->rt_paused);
 	uint32_t got;
 
+	if (atomic_load_explicit(&p->stopping, memory_order_acquire)) {
+		silent |= atomic_load_explicit(&p->finished_gen, memory_order_relaxed) ==
+			  p->rt_flush_done + 1;
+		stop_with_fade(p, out, n, !silent);
+		return;
+	}
 	if (seq != p->rt_flush_done) {
 		silent |= atomic_load_explicit(&p->finished_gen, memory_order_relaxed) ==
 			  p->rt_flush_done + 1;
@@ -890,6 +914,26 @@ static int64_t current_frame(struct mixing *m, struct mix *x)
 
 /* ---- start and stop ------------------------------------------------------ */
 
+/* A stop of what is playing: RT fades it out over its next cycle, as at a
+ * pause, before the node leaves the graph, so a stop never cuts a waveform.
+ * Waits for that cycle at most two of the longest periods and 10 ms: a
+ * clock that stopped (or the offline tests' manual clock) runs no cycle,
+ * and the node just goes. */
+static void fade_before_stop(struct mixing *m, struct mix *x)
+{
+	const long wait_ms = (long)(2ull * m->max_period * 1000 / m->rate) + 10;
+	const struct timespec ms = { .tv_sec = 0, .tv_nsec = 1000000 };
+
+	if (!x->player || !x->node_id)
+		return;
+	atomic_store_explicit(&x->player->stopping, 1, memory_order_release);
+	for (long i = 0; i < wait_ms; i++) {
+		if (atomic_load_explicit(&x->player->stop_faded, memory_order_acquire))
+			return;
+		nanosleep(&ms, NULL);
+	}
+}
+
 /* Remove the node (the engine frees the player after the graph retires). */
 static void teardown(struct mixing *m, struct mix *x)
 {
@@ -1113,6 +1157,7 @@ int mixing_start(struct mixing *m, int id, const char *path, const struct mixing
 	}
 	if (resolve_path(m, path, real, sizeof(real), err, sizeof(err)) < 0) {
 		if (is_started(x)) {
+			fade_before_stop(m, x);
 			teardown(m, x);
 			emit(m, x, MIXING_STOPPED, MIXING_OK, "stopped: id %d restarted", id);
 		}
@@ -1127,6 +1172,7 @@ int mixing_start(struct mixing *m, int id, const char *path, const struct mixing
 		goto out_unlock;
 	}
 	if (is_started(x)) {
+		fade_before_stop(m, x);
 		teardown(m, x);
 		emit(m, x, MIXING_STOPPED, MIXING_OK, "stopped: id %d restarted", id);
 	}
@@ -1157,6 +1203,7 @@ out_unlock:
 
 static int stop_locked(struct mixing *m, struct mix *x)
 {
+	fade_before_stop(m, x);
 	teardown(m, x);
 	unload_clip(x);	/* "the file is automatically unloaded" */
 	emit(m, x, MIXING_STOPPED, MIXING_OK, "stopped");

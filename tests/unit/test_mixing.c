@@ -9,11 +9,14 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <sndfile.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -476,6 +479,61 @@ static void test_pause_declick(void)
 	outs_free(o);
 }
 
+struct stopper {
+	struct mixing *m;
+	int id;
+	int ret;
+	atomic_bool done;
+};
+
+static void *stop_thread(void *arg)
+{
+	struct stopper *s = arg;
+
+	s->ret = mixing_stop(s->m, s->id);
+	atomic_store(&s->done, true);
+	return NULL;
+}
+
+/* A stop in mid-sine fades out before the node goes: the stop returns after
+ * the RT cycle that played the fade (run here while it waits), and no
+ * sample jumps by more than the sine's own steepest step. */
+static void test_stop_declick(void)
+{
+	const float sine_step = (float)(2 * M_PI * 440 / RATE * 0.5);
+	const struct timespec ms = { .tv_sec = 0, .tv_nsec = 1000000 };
+	struct rig r;
+	uint32_t n = PERIOD * 70, at = PERIOD * 50, cycles = 0;
+	float **o = outs(n);
+	struct stopper s = { .id = 13, .ret = -1 };
+	pthread_t th;
+	float step;
+
+	rig_open(&r, 64);
+	s.m = r.m;
+	CHECK(mixing_start(r.m, 13, "sine48.wav", &once_publish) == MIXING_OK, "start a sine");
+	run(&r, at, o);
+	CHECK(pthread_create(&th, NULL, stop_thread, &s) == 0, "stop from another thread");
+	/* the engine's cycles, as a running clock gives them, while the stop
+	 * waits (not through run(): the stop holds the mixing lock) */
+	while (!atomic_load(&s.done) && cycles < 10) {
+		nanosleep(&ms, NULL);
+		engine_offline_run(r.e, PERIOD, NULL, (float *[4]){ o[0] + at, o[1] + at, NULL, NULL });
+		at += PERIOD;
+		cycles++;
+	}
+	pthread_join(th, NULL);
+	run(&r, n - at, (float *[4]){ o[0] + at, o[1] + at, NULL, NULL });
+	CHECK(s.ret == MIXING_OK && cycles < 10, "stopped within %u cycles", cycles);
+	step = largest_step(o[0] + PERIOD * 40, PERIOD * 30);
+	CHECK(step <= sine_step * 1.2f, "stop: no click (largest step %.4f, the sine's own %.4f)",
+	      step, sine_step);
+	CHECK(peak(o[0] + at, n - at) == 0.0f && peak(o[0] + PERIOD * 40, PERIOD * 10) > 0.4f,
+	      "the sine until the stop, silence after it");
+	rig_close(&r);
+	outs_free(o);
+}
+
 /* ---- pitch, speed, rates ------------------------------------------------- */
 
 /* Frequency by counting rising zero crossings with linear interpolation. */
@@ -668,6 +726,7 @@ int main(void)
 	test_loops_and_seek();
 	test_flush_declick();
 	test_pause_declick();
+	test_stop_declick();
 	test_pitch_speed_rates();
 	test_loudness();
 	test_stalled_reader();
