@@ -20,9 +20,9 @@
  * what the engine will pull before the next pass (two periods and 10 ms,
  * up to 20 ms more while RT finds rings short: adapt_ahead), and encodes
  * and sends every return's whole frames (mixminus.h). With no track and no
- * return it sleeps until an API call. Whatever does not
- * belong to a track is dropped, counted, and reported at most every 10 s
- * per track (ENGINE_RTP_DROPPED).
+ * return it sleeps until an API call. Whatever does not belong to a track
+ * is dropped, counted, and reported at most every 10 s per track
+ * (ENGINE_RTP_DROPPED).
  *
  * API calls take the same lock, so they wait at most one pass. The lock is
  * never held while calling out of this layer except into the engine's node
@@ -115,7 +115,7 @@ struct rtc_media {
 	bool quit;
 	uint64_t passes;
 	uint64_t sync_until;	/* rtc_media_sync: pass at once until this many passes */
-	uint32_t ahead_extra;		/* frames the rings hold beyond ring_base (adapt_ahead) */
+	uint32_t ahead_extra;		/* frames ring_target adds for late passes (adapt_ahead) */
 	double ahead_changed;		/* when ahead_extra last moved, or a pass was late */
 	int epfd;			/* the track sockets */
 	int wake_fd;			/* API calls wake the media thread */
@@ -362,8 +362,8 @@ static void report_track(struct rtc_media *m, struct media_track *mt, double now
 			      (unsigned long long)mt->dropped);
 	if (st.underruns != mt->underruns_reported)
 		engine_report(m->e, AIRMIX_DOMAIN_ENGINE, ENGINE_SOURCE_UNDERRUN, subject, NULL,
-			      "remote track %u: %llu engine cycle(s) found no audio ready (the media "
-			      "thread was held off); now decoding %.1f ms ahead",
+			      "remote track %u: %llu engine cycle(s) found no audio ready (a media "
+			      "pass came late); now decoding %.1f ms ahead",
 			      mt->id, (unsigned long long)(st.underruns - mt->underruns_reported),
 			      ring_target(m) * 1000.0 / m->rate);
 	mt->dropped_reported = mt->dropped;
