@@ -27,9 +27,10 @@
  * plays comes from anchors the worker records for every chunk it pushes
  * (output frame -> source frame), so it stays exact across loops and speed
  * changes. A pause fades out the same way (those frames are played), and the
- * resume fades in. A stop (or a start over a playing id) fades out too
- * before the node leaves the graph: the control thread sets stopping and
- * waits, bounded, for the RT cycle that played the fade (stop_faded).
+ * resume fades in, as does a start at a position inside the file. A stop
+ * (or a start over a playing id) fades out too before the node leaves the
+ * graph: the control thread sets stopping and waits, bounded, for the RT
+ * cycle that played the fade (stop_faded).
  *
  * RT never waits: an empty ring gives silence and a counted underrun, which
  * the worker turns into a history row (at most one a second per id). When
@@ -1018,6 +1019,8 @@ static int begin_playback(struct mixing *m, struct mix *x, char *err, size_t err
 		ret = -ENOMEM;
 		goto out_teardown;
 	}
+	if (start > 0)
+		x->player->rt_fade_in = 0;	/* mid-file: fades in, as after a seek */
 	atomic_store(&x->player->dual_mono, x->dual_mono);
 	x->pushed = 0;
 	x->flush_seq = 0;

@@ -479,6 +479,31 @@ static void test_pause_declick(void)
 	outs_free(o);
 }
 
+/* A start in mid-file fades in as a seek does: out of the silence before
+ * it, no sample jumps by more than the sine's own steepest step (at 1 ms
+ * the 440 Hz sine is at 0.37 of its peak). */
+static void test_start_declick(void)
+{
+	const float sine_step = (float)(2 * M_PI * 440 / RATE * 0.5);
+	const struct mixing_start_config at_1ms = { MIXING_TYPE_PUBLISH, 1, 1, 0 };
+	struct rig r;
+	uint32_t n = PERIOD * 14;
+	float **o = outs(n);
+	float step;
+
+	rig_open(&r, 64);
+	run(&r, PERIOD * 4, o);
+	CHECK(mixing_start(r.m, 14, "sine48.wav", &at_1ms) == MIXING_OK, "start a sine at 1 ms");
+	run(&r, PERIOD * 10, (float *[4]){ o[0] + PERIOD * 4, o[1] + PERIOD * 4, NULL, NULL });
+	step = largest_step(o[0], n);
+	CHECK(step <= sine_step * 1.2f, "no click (largest step %.4f, the sine's own %.4f)", step,
+	      sine_step);
+	CHECK(peak(o[0], PERIOD * 4) == 0.0f && peak(o[0] + PERIOD * 8, PERIOD * 6) > 0.4f,
+	      "silence, then the sine");
+	rig_close(&r);
+	outs_free(o);
+}
+
 struct stopper {
 	struct mixing *m;
 	int id;
@@ -727,6 +752,7 @@ int main(void)
 	test_flush_declick();
 	test_pause_declick();
 	test_stop_declick();
+	test_start_declick();
 	test_pitch_speed_rates();
 	test_loudness();
 	test_stalled_reader();
