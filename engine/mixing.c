@@ -920,6 +920,12 @@ static int64_t current_frame(struct mixing *m, struct mix *x)
  * Waits for that cycle at most two of the longest periods and 10 ms: a
  * clock that stopped (or the offline tests' manual clock) runs no cycle,
  * and the node just goes. */
+static void ask_fade_out(struct mix *x)
+{
+	if (x->player && x->node_id)
+		atomic_store_explicit(&x->player->stopping, 1, memory_order_release);
+}
+
 static void fade_before_stop(struct mixing *m, struct mix *x)
 {
 	const long wait_ms = (long)(2ull * m->max_period * 1000 / m->rate) + 10;
@@ -927,7 +933,7 @@ static void fade_before_stop(struct mixing *m, struct mix *x)
 
 	if (!x->player || !x->node_id)
 		return;
-	atomic_store_explicit(&x->player->stopping, 1, memory_order_release);
+	ask_fade_out(x);
 	for (long i = 0; i < wait_ms; i++) {
 		if (atomic_load_explicit(&x->player->stop_faded, memory_order_acquire))
 			return;
@@ -1275,8 +1281,15 @@ static void for_all(struct mixing *m, int (*fn)(struct mixing *, int), bool star
 	}
 }
 
+/* Every player fades out in the same cycle; the stops then find their
+ * fades played instead of waiting a cycle each. */
 void mixing_stop_all(struct mixing *m)
 {
+	pthread_mutex_lock(&m->lock);
+	for (uint32_t i = 0; i < m->n_entries; i++)
+		if (m->mixes[i].used && is_started(&m->mixes[i]))
+			ask_fade_out(&m->mixes[i]);
+	pthread_mutex_unlock(&m->lock);
 	for_all(m, mixing_stop, false);
 }
 

@@ -504,6 +504,17 @@ static void test_start_declick(void)
 	outs_free(o);
 }
 
+/* End of the sound: the last sample that is not silence. */
+static uint32_t last_sound(const float *x, uint32_t n)
+{
+	uint32_t end = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		if (fabsf(x[i]) > 1e-4f)
+			end = i + 1;
+	return end;
+}
+
 struct stopper {
 	struct mixing *m;
 	int id;
@@ -515,9 +526,29 @@ static void *stop_thread(void *arg)
 {
 	struct stopper *s = arg;
 
-	s->ret = mixing_stop(s->m, s->id);
+	if (s->id)
+		s->ret = mixing_stop(s->m, s->id);
+	else
+		mixing_stop_all(s->m);
 	atomic_store(&s->done, true);
 	return NULL;
+}
+
+/* Runs engine cycles into o from frame *at, a millisecond apart, until the
+ * stopper is done (at most 10); the cycles run. */
+static uint32_t cycles_while_stopping(struct rig *r, struct stopper *s, float **o, uint32_t *at)
+{
+	const struct timespec ms = { .tv_sec = 0, .tv_nsec = 1000000 };
+	uint32_t cycles = 0;
+
+	while (!atomic_load(&s->done) && cycles < 10) {
+		nanosleep(&ms, NULL);
+		engine_offline_run(r->e, PERIOD, NULL,
+				   (float *[4]){ o[0] + *at, o[1] + *at, NULL, NULL });
+		*at += PERIOD;
+		cycles++;
+	}
+	return cycles;
 }
 
 /* A stop in mid-sine fades out before the node goes: the stop returns after
@@ -526,9 +557,8 @@ static void *stop_thread(void *arg)
 static void test_stop_declick(void)
 {
 	const float sine_step = (float)(2 * M_PI * 440 / RATE * 0.5);
-	const struct timespec ms = { .tv_sec = 0, .tv_nsec = 1000000 };
 	struct rig r;
-	uint32_t n = PERIOD * 70, at = PERIOD * 50, cycles = 0;
+	uint32_t n = PERIOD * 70, at = PERIOD * 50, cycles;
 	float **o = outs(n);
 	struct stopper s = { .id = 13, .ret = -1 };
 	pthread_t th;
@@ -541,12 +571,7 @@ static void test_stop_declick(void)
 	CHECK(pthread_create(&th, NULL, stop_thread, &s) == 0, "stop from another thread");
 	/* the engine's cycles, as a running clock gives them, while the stop
 	 * waits (not through run(): the stop holds the mixing lock) */
-	while (!atomic_load(&s.done) && cycles < 10) {
-		nanosleep(&ms, NULL);
-		engine_offline_run(r.e, PERIOD, NULL, (float *[4]){ o[0] + at, o[1] + at, NULL, NULL });
-		at += PERIOD;
-		cycles++;
-	}
+	cycles = cycles_while_stopping(&r, &s, o, &at);
 	pthread_join(th, NULL);
 	run(&r, n - at, (float *[4]){ o[0] + at, o[1] + at, NULL, NULL });
 	CHECK(s.ret == MIXING_OK && cycles < 10, "stopped within %u cycles", cycles);
@@ -555,6 +580,42 @@ static void test_stop_declick(void)
 	      step, sine_step);
 	CHECK(peak(o[0] + at, n - at) == 0.0f && peak(o[0] + PERIOD * 40, PERIOD * 10) > 0.4f,
 	      "the sine until the stop, silence after it");
+	rig_close(&r);
+	outs_free(o);
+}
+
+/* Stop all of three sines: they fade out in the same cycle (one after the
+ * other, the last would end two cycles after the first began), so the call
+ * waits about one cycle, not one for each id, and nothing clicks. */
+static void test_stop_all_declick(void)
+{
+	const float sine_step = (float)(2 * M_PI * 440 / RATE * 0.5);
+	struct rig r;
+	uint32_t n = PERIOD * 70, at = PERIOD * 50, cycles, fade = 50;
+	float **o = outs(n);
+	struct stopper s = { .id = 0 };
+	pthread_t th;
+	float step, steady;
+
+	rig_open(&r, 64);
+	s.m = r.m;
+	for (int id = 15; id <= 17; id++)
+		CHECK(mixing_start(r.m, id, "sine48.wav", &once_publish) == MIXING_OK, "start sine %d",
+		      id);
+	run(&r, at, o);
+	CHECK(pthread_create(&th, NULL, stop_thread, &s) == 0, "stop all from another thread");
+	cycles = cycles_while_stopping(&r, &s, o, &at);
+	pthread_join(th, NULL);
+	run(&r, n - at, (float *[4]){ o[0] + at, o[1] + at, NULL, NULL });
+	steady = peak(o[0] + PERIOD * 40, PERIOD * 10);
+	while (fade < 70 && peak(o[0] + fade * PERIOD, PERIOD) > 0.99f * steady)
+		fade++;
+	CHECK(cycles < 10 && fade < 70 && last_sound(o[0], n) <= (fade + 1) * PERIOD,
+	      "all three faded out in cycle %u, the call returned after %u", fade - 50, cycles);
+	step = largest_step(o[0] + PERIOD * 40, PERIOD * 30);
+	CHECK(step <= 3 * sine_step * 1.2f, "no click (largest step %.4f, the three sines' own "
+	      "%.4f)", step, 3 * sine_step);
+	CHECK(peak(o[0] + at, n - at) == 0.0f, "silence after");
 	rig_close(&r);
 	outs_free(o);
 }
@@ -578,17 +639,6 @@ static double frequency(const float *x, uint32_t n)
 		}
 	}
 	return count > 1 ? (count - 1) * (double)RATE / (last - first) : 0.0;
-}
-
-/* End of the sound: the last sample that is not silence. */
-static uint32_t last_sound(const float *x, uint32_t n)
-{
-	uint32_t end = 0;
-
-	for (uint32_t i = 0; i < n; i++)
-		if (fabsf(x[i]) > 1e-4f)
-			end = i + 1;
-	return end;
 }
 
 static void play_and_measure(const char *file, int pitch, int speed, double *freq, uint32_t *len)
@@ -752,6 +802,7 @@ int main(void)
 	test_flush_declick();
 	test_pause_declick();
 	test_stop_declick();
+	test_stop_all_declick();
 	test_start_declick();
 	test_pitch_speed_rates();
 	test_loudness();
